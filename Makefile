@@ -1,0 +1,37 @@
+# geopose — set-up and checks. `make test` and `make demo` work on a fresh machine
+# that has only Python 3 and pip.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.geopose-installed
+PYTEST_ARGS ?= -n 2
+
+.PHONY: install test lint typecheck unit demo clean
+
+install: $(STAMP)
+
+# Re-install only when the dependency files change; `make install` is then a no-op.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+demo: install
+	$(BIN)/geopose synth synth_demo --train-per-city 2 --test-per-city 1 --size 512 --preview
+	$(BIN)/geopose check synth_demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

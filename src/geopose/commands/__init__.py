@@ -1,0 +1,1 @@
+"""One module per ``geopose`` verb; each exposes ``register(subparsers)``."""

@@ -1,0 +1,177 @@
+"""The competition data layout (DESIGN.md §3): file naming and the three CSV indexes.
+
+```
+DATA/
+  train/{id}_RGB.j2k  {id}_AGL.tif  {id}_VFLOW.json
+  test/{id}_RGB.j2k
+  test_truth/{id}_AGL.tif  {id}_VFLOW.json     optional: labels of the test ids
+  geopose_train.csv (id, agl, json, rgb)   geopose_test.csv (id, rgb)
+  metadata.csv (id, city, gsd[, group])
+```
+
+File columns of the index CSVs hold file names relative to the split's folder (as
+written by geopose); names relative to ``DATA/`` (``train/x_RGB.j2k``) are accepted
+too. An id starts with its city: ``CITY_rest``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from geopose.errors import DataError
+from geopose.io.atomic import atomic_write_text
+
+TRAIN_DIR = "train"
+TEST_DIR = "test"
+TRUTH_DIR = "test_truth"
+TRAIN_CSV = "geopose_train.csv"
+TEST_CSV = "geopose_test.csv"
+METADATA_CSV = "metadata.csv"
+
+TRAIN_COLUMNS = ("id", "agl", "json", "rgb")
+TEST_COLUMNS = ("id", "rgb")
+METADATA_COLUMNS = ("id", "city", "gsd")  # plus optional "group"
+
+RGB_SUFFIX = "_RGB.j2k"
+AGL_SUFFIX = "_AGL.tif"
+VFLOW_SUFFIX = "_VFLOW.json"
+
+
+def rgb_name(image_id: str, ext: str = ".j2k") -> str:
+    """File name of an image's RGB raster (``{id}_RGB.j2k``)."""
+    return f"{image_id}_RGB{ext}"
+
+
+def agl_name(image_id: str) -> str:
+    """File name of an image's AGL raster (``{id}_AGL.tif``)."""
+    return f"{image_id}{AGL_SUFFIX}"
+
+
+def vflow_name(image_id: str) -> str:
+    """File name of an image's VFLOW JSON (``{id}_VFLOW.json``)."""
+    return f"{image_id}{VFLOW_SUFFIX}"
+
+
+def city_of(image_id: str) -> str:
+    """City code from an id's prefix (``JAX_abc`` → ``JAX``); empty when there is none."""
+    head, sep, _ = image_id.partition("_")
+    return head if sep else ""
+
+
+def id_from_filename(name: str) -> str | None:
+    """The image id of a layout file name (``X_RGB.j2k``, ``X_AGL.tif``, ``X_VFLOW.json``)."""
+    for marker in ("_RGB.", "_AGL.", "_VFLOW."):
+        idx = name.rfind(marker)
+        if idx > 0:
+            return name[:idx]
+    return None
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """One row of ``metadata.csv``: city code, GSD (m/px) and optional location group."""
+
+    id: str
+    city: str
+    gsd: float
+    group: str | None = None
+
+
+def read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    """Read a CSV with a header; raise :class:`DataError` naming a missing column or file."""
+    if not path.exists():
+        raise DataError(path, "file not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(path, f"cannot read: {err}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataError(path, f"missing column(s) {', '.join(missing)} (header: {header})")
+    rows = []
+    for row in reader:
+        rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
+    return rows
+
+
+def read_metadata(path: str | Path) -> dict[str, ImageMeta]:
+    """Read ``metadata.csv`` into ``{id: ImageMeta}``.
+
+    Raises :class:`DataError` naming the file and row for a missing column, an empty
+    city, a GSD that is not a positive finite number, or a duplicate id.
+    """
+    p = Path(path)
+    rows = read_csv_rows(p, METADATA_COLUMNS)
+    out: dict[str, ImageMeta] = {}
+    for line, row in enumerate(rows, start=2):
+        image_id = row["id"]
+        if not image_id:
+            raise DataError(p, f"line {line}: empty id")
+        if image_id in out:
+            raise DataError(p, f"line {line}: duplicate id {image_id}")
+        if not row["city"]:
+            raise DataError(p, f"line {line}: id {image_id} has no city")
+        try:
+            gsd = float(row["gsd"])
+        except ValueError:
+            raise DataError(p, f"line {line}: id {image_id} has gsd {row['gsd']!r}") from None
+        if not (math.isfinite(gsd) and gsd > 0):
+            raise DataError(p, f"line {line}: id {image_id} has gsd {gsd} (need > 0)")
+        out[image_id] = ImageMeta(image_id, row["city"], gsd, row.get("group") or None)
+    return out
+
+
+def _csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_index(
+    root: str | Path,
+    train_ids: Sequence[str],
+    test_ids: Sequence[str],
+    metadata: Mapping[str, ImageMeta],
+    *,
+    rgb_ext: str = ".j2k",
+) -> None:
+    """Write ``geopose_train.csv``, ``geopose_test.csv`` and ``metadata.csv`` atomically.
+
+    ``metadata`` must cover every train and test id; the ``group`` column is written
+    when any entry has a group.
+    """
+    r = Path(root)
+    missing = [i for i in [*train_ids, *test_ids] if i not in metadata]
+    if missing:
+        raise ValueError(f"metadata lacks ids: {missing[:5]}")
+    train_rows = [(i, agl_name(i), vflow_name(i), rgb_name(i, rgb_ext)) for i in train_ids]
+    test_rows = [(i, rgb_name(i, rgb_ext)) for i in test_ids]
+    atomic_write_text(r / TRAIN_CSV, _csv_text(TRAIN_COLUMNS, train_rows))
+    atomic_write_text(r / TEST_CSV, _csv_text(TEST_COLUMNS, test_rows))
+    with_group = any(m.group is not None for m in metadata.values())
+    columns = [*METADATA_COLUMNS, "group"] if with_group else list(METADATA_COLUMNS)
+    meta_rows = []
+    for i in [*train_ids, *test_ids]:
+        m = metadata[i]
+        row: list[object] = [m.id, m.city, repr(float(m.gsd))]
+        if with_group:
+            row.append(m.group or "")
+        meta_rows.append(row)
+    atomic_write_text(r / METADATA_CSV, _csv_text(columns, meta_rows))
+
+
+def resolve_file(root: Path, split_dir: str, name: str) -> Path:
+    """Path of a file named in an index CSV: relative to the split folder, or to ``root``."""
+    candidate = root / split_dir / name
+    if candidate.exists() or "/" not in name:
+        return candidate
+    return root / name

@@ -1,0 +1,225 @@
+"""RGB and AGL rasters: JPEG 2000, GeoTIFF and PNG through rasterio (GDAL).
+
+In memory RGB is ``uint8`` H×W×3 in **RGB** order and AGL is ``float32`` metres with
+NaN for no data (DESIGN.md §1). On disk AGL is ``uint16`` centimetres with 65535 for no
+data (the competition format); float32 metre GeoTIFFs (the original US3D style) are
+read when the caller says so with ``unit="m"``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from numpy.typing import NDArray
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from geopose.conventions import AGL_NODATA, agl_cm_to_m, agl_m_to_cm
+from geopose.errors import DataError
+from geopose.io.atomic import atomic_path
+
+RGB_SUFFIXES = (".j2k", ".jp2", ".tif", ".tiff", ".png")
+_DRIVERS = {".j2k": "JP2OpenJPEG", ".jp2": "JP2OpenJPEG", ".tif": "GTiff", ".tiff": "GTiff",
+            ".png": "PNG"}
+
+
+@dataclass(frozen=True)
+class GeoInfo:
+    """Georeferencing of a raster: CRS (WKT, or None) and affine transform (6 numbers)."""
+
+    crs: str | None
+    transform: tuple[float, float, float, float, float, float] | None
+
+    @property
+    def is_georeferenced(self) -> bool:
+        return self.crs is not None and self.transform is not None
+
+
+def _open(path: Path) -> Any:
+    if not path.exists():
+        raise DataError(path, "file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except RasterioError as err:
+        raise DataError(path, f"cannot open raster: {_one_line(err)}") from None
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def _read(ds: Any, path: Path, what: str, **kwargs: Any) -> NDArray[Any]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return ds.read(**kwargs)  # type: ignore[no-any-return]
+    except RasterioError as err:
+        raise DataError(path, f"corrupt or truncated {what}: {_one_line(err)}") from None
+
+
+def raster_shape(path: str | Path) -> tuple[int, int]:
+    """(height, width) in pixels from the file header, without decoding pixels."""
+    p = Path(path)
+    with _open(p) as ds:
+        return int(ds.height), int(ds.width)
+
+
+def read_geo(path: str | Path) -> GeoInfo:
+    """CRS and transform of a raster (``GeoInfo(None, None)`` when it carries none)."""
+    p = Path(path)
+    with _open(p) as ds:
+        crs = ds.crs.to_wkt() if ds.crs is not None else None
+        georef = crs is not None or not ds.transform.is_identity
+        transform = tuple(ds.transform)[:6] if georef else None
+    return GeoInfo(crs=crs, transform=transform)  # type: ignore[arg-type]
+
+
+def read_rgb(
+    path: str | Path,
+    *,
+    reduction: int = 1,
+    window: tuple[int, int, int, int] | None = None,
+) -> NDArray[np.uint8]:
+    """Read an RGB image as ``uint8`` H×W×3 in RGB band order.
+
+    Args:
+        path: ``.j2k``/``.jp2``, ``.tif``/``.tiff`` or ``.png`` file with 3 bands
+            (a 4th alpha band is dropped) of 8-bit data.
+        reduction: decode at 1/``reduction`` of the resolution (a power of two). JPEG
+            2000 decodes only the needed resolution levels, which is ~100× faster than a
+            full decode of a 2048² tile; used by ``geopose check``.
+        window: ``(top, left, height, width)`` in full-resolution pixels: read only that
+            part (JPEG 2000 decodes only the code blocks it touches).
+    """
+    p = Path(path)
+    if reduction < 1 or reduction & (reduction - 1):
+        raise ValueError(f"reduction must be a power of two ≥ 1, got {reduction}")
+    with _open(p) as ds:
+        if ds.count not in (3, 4):
+            raise DataError(p, f"expected an RGB image with 3 bands, found {ds.count}")
+        if ds.dtypes[0] != "uint8":
+            raise DataError(p, f"expected 8-bit RGB, found {ds.dtypes[0]}")
+        kwargs: dict[str, Any] = {"indexes": [1, 2, 3]}
+        height, width = ds.height, ds.width
+        if window is not None:
+            top, left, height, width = window
+            kwargs["window"] = Window(left, top, width, height)  # type: ignore[no-untyped-call]
+        if reduction > 1:
+            kwargs["out_shape"] = (3, max(1, height // reduction), max(1, width // reduction))
+            kwargs["resampling"] = Resampling.nearest
+        data = _read(ds, p, "image", **kwargs)
+    return np.ascontiguousarray(data.transpose(1, 2, 0))
+
+
+def write_rgb(
+    path: str | Path, image: NDArray[np.uint8], *, geo: GeoInfo | None = None,
+    lossless: bool = True,
+) -> None:
+    """Write ``uint8`` H×W×3 RGB atomically; the format follows the suffix.
+
+    JPEG 2000 is lossless by default (what the tests and the synthetic data need);
+    ``lossless=False`` writes a visually lossless ~5:1 compressed file.
+    """
+    p = Path(path)
+    img = np.asarray(image)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"{p}: expected uint8 H×W×3 RGB, got {img.dtype} {img.shape}")
+    suffix = p.suffix.lower()
+    if suffix not in _DRIVERS:
+        raise ValueError(f"{p}: unsupported image suffix {suffix!r} (use one of {RGB_SUFFIXES})")
+    profile: dict[str, Any] = {
+        "driver": _DRIVERS[suffix], "width": img.shape[1], "height": img.shape[0],
+        "count": 3, "dtype": "uint8",
+    }
+    if suffix in (".j2k", ".jp2"):
+        profile["QUALITY"] = "100" if lossless else "20"
+        profile["REVERSIBLE"] = "YES" if lossless else "NO"
+        profile["CODEC"] = "J2K" if suffix == ".j2k" else "JP2"
+        profile["YCC"] = "NO"
+    elif suffix in (".tif", ".tiff"):
+        profile["compress"] = "deflate"
+        profile["interleave"] = "pixel"
+    _add_geo(profile, geo)
+    _write(p, profile, img.transpose(2, 0, 1))
+
+
+def read_agl(path: str | Path, *, unit: Literal["cm", "m"] = "cm") -> NDArray[np.float32]:
+    """Read an AGL raster as ``float32`` metres with NaN for no data.
+
+    Args:
+        path: a single-band GeoTIFF.
+        unit: ``"cm"`` (default) for the competition's ``uint16`` centimetre files with
+            65535 as no data; ``"m"`` for float metre rasters (the original US3D
+            style), whose no-data value (from the file, and any non-finite value)
+            becomes NaN. The unit must be said: guessing it would silently turn
+            centimetres into metres.
+    """
+    p = Path(path)
+    with _open(p) as ds:
+        if ds.count != 1:
+            raise DataError(p, f"expected a single-band AGL raster, found {ds.count} bands")
+        dtype = ds.dtypes[0]
+        nodata = ds.nodata
+        data = _read(ds, p, "AGL raster", indexes=1)
+    if unit == "cm":
+        if dtype != "uint16":
+            hint = " (pass unit='m' for float metre rasters)" if dtype.startswith("float") else ""
+            raise DataError(p, f"expected uint16 centimetres, found {dtype}{hint}")
+        return agl_cm_to_m(data)
+    if unit == "m":
+        if not dtype.startswith("float"):
+            raise DataError(p, f"unit='m' expects float metres, found {dtype}")
+        out = data.astype(np.float32)
+        if nodata is not None and np.isfinite(nodata):
+            out[data == nodata] = np.nan
+        out[~np.isfinite(out)] = np.nan
+        return out
+    raise ValueError(f"unit must be 'cm' or 'm', got {unit!r}")
+
+
+def write_agl(path: str | Path, agl: NDArray[np.floating], *, geo: GeoInfo | None = None) -> None:
+    """Write AGL metres (NaN = no data) as a deflate-compressed ``uint16`` cm GeoTIFF.
+
+    Values are rounded to the centimetre and clipped to [0, 65534]; NaN becomes 65535,
+    which is also recorded as the file's no-data value. ``geo`` carries the CRS and
+    transform of the input raster over to the output. The write is atomic.
+    """
+    p = Path(path)
+    a = np.asarray(agl)
+    if a.ndim != 2:
+        raise ValueError(f"{p}: expected an H×W AGL map, got shape {a.shape}")
+    profile: dict[str, Any] = {
+        "driver": "GTiff", "width": a.shape[1], "height": a.shape[0], "count": 1,
+        "dtype": "uint16", "nodata": AGL_NODATA, "compress": "deflate",
+    }
+    _add_geo(profile, geo)
+    _write(p, profile, agl_m_to_cm(a)[None])
+
+
+def _add_geo(profile: dict[str, Any], geo: GeoInfo | None) -> None:
+    if geo is None:
+        return
+    if geo.crs is not None:
+        profile["crs"] = rasterio.crs.CRS.from_wkt(geo.crs)
+    if geo.transform is not None:
+        profile["transform"] = rasterio.transform.Affine(*geo.transform)
+
+
+def _write(path: Path, profile: dict[str, Any], bands: NDArray[Any]) -> None:
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as ds:
+            ds.write(bands)
+        # GDAL writes side-car .aux.xml files for some formats; keep the folder clean.
+        aux = tmp.with_name(tmp.name + ".aux.xml")
+        if aux.exists():
+            aux.unlink()
