@@ -27,12 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(AGL, metres) and vertical-flow angle (radians) and scale (pixels per metre).",
     )
     parser.add_argument("--version", action="version", version=f"geopose {__version__}")
-    parser.add_argument(
-        "--debug", action="store_true", help="show full tracebacks on errors"
-    )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
         importlib.import_module(f"geopose.commands.{verb}").register(sub)
+    for verb_parser in sub.choices.values():
+        verb_parser.add_argument(
+            "--debug", action="store_true", help="show the full traceback on errors"
+        )
     return parser
 
 
@@ -46,15 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except GeoposeError as err:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"geopose {args.verb}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print(f"geopose {args.verb}: interrupted", file=sys.stderr)
         return EXIT_ABORTED
-    except Exception as err:  # noqa: BLE001 - one line for the user, traceback with --debug
-        if args.debug:
+    except Exception as err:  # one line for the user; the traceback with --debug
+        if getattr(args, "debug", False):
             raise
         print(f"geopose {args.verb}: error: {type(err).__name__}: {err}", file=sys.stderr)
         print("(run with --debug for the traceback)", file=sys.stderr)

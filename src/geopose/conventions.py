@@ -13,7 +13,7 @@ footprint.
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from typing import overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -26,8 +26,6 @@ AGL_NODATA = 65535
 AGL_MAX_CM = 65534
 #: Centimetres per metre.
 CM_PER_M = 100.0
-
-FloatOrArray = TypeVar("FloatOrArray", float, NDArray[np.floating])
 
 
 # ----------------------------------------------------------------------------- units
@@ -63,29 +61,33 @@ def scale_to_file(scale_px_per_m: float) -> float:
     return float(scale_px_per_m) / CM_PER_M
 
 
-def scale_from_elevation(elevation_rad: FloatOrArray, gsd: FloatOrArray) -> FloatOrArray:
+def scale_from_elevation(elevation_rad: float, gsd: float) -> float:
     """Scale (px/m) of a view at satellite elevation (rad) and ground sample distance (m/px).
 
     A point ``h`` metres high leans ``h · cot(elevation)`` metres on the ground, which is
     ``h · cot(elevation) / gsd`` pixels.
     """
-    return 1.0 / (np.tan(elevation_rad) * gsd)  # type: ignore[no-any-return]
+    return 1.0 / (math.tan(elevation_rad) * gsd)
 
 
-def elevation_from_scale(scale: FloatOrArray, gsd: FloatOrArray) -> FloatOrArray:
+def elevation_from_scale(scale: float, gsd: float) -> float:
     """Inverse of :func:`scale_from_elevation`: satellite elevation in radians."""
-    return np.arctan2(1.0, np.asarray(scale) * gsd)  # type: ignore[no-any-return]
+    return math.atan2(1.0, scale * gsd)
 
 
 # ----------------------------------------------------------------------------- angles
-def wrap_angle(theta: FloatOrArray) -> FloatOrArray:
-    """Wrap radians into [0, 2π)."""
-    wrapped = np.mod(theta, TWO_PI)
+@overload
+def wrap_angle(theta: float) -> float: ...
+@overload
+def wrap_angle(theta: NDArray[np.floating]) -> NDArray[np.float64]: ...
+def wrap_angle(theta: float | NDArray[np.floating]) -> float | NDArray[np.float64]:
+    """Wrap radians into [0, 2π); a float stays a float, an array stays an array."""
+    wrapped = np.mod(np.asarray(theta, dtype=np.float64), TWO_PI)
     # np.mod can return exactly 2π for tiny negative inputs because of rounding.
     wrapped = np.where(wrapped >= TWO_PI, 0.0, wrapped)
     if np.ndim(wrapped) == 0:
-        return float(wrapped)  # type: ignore[return-value]
-    return wrapped  # type: ignore[no-any-return]
+        return float(wrapped)
+    return wrapped
 
 
 def angle_to_direction(theta: ArrayLike) -> NDArray[np.float64]:
@@ -94,9 +96,20 @@ def angle_to_direction(theta: ArrayLike) -> NDArray[np.float64]:
     return np.stack([np.sin(t), np.cos(t)], axis=-1)
 
 
-def direction_to_angle(dx: ArrayLike, dy: ArrayLike) -> FloatOrArray:
+@overload
+def direction_to_angle(dx: float, dy: float) -> float: ...
+@overload
+def direction_to_angle(
+    dx: NDArray[np.floating], dy: NDArray[np.floating]
+) -> NDArray[np.float64]: ...
+def direction_to_angle(
+    dx: float | NDArray[np.floating], dy: float | NDArray[np.floating]
+) -> float | NDArray[np.float64]:
     """Angle in [0, 2π) of the direction (dx, dy); the vector need not be unit length."""
-    return wrap_angle(np.arctan2(np.asarray(dx, dtype=np.float64), dy))  # type: ignore[arg-type]
+    angle = np.arctan2(np.asarray(dx, dtype=np.float64), np.asarray(dy, dtype=np.float64))
+    if np.ndim(angle) == 0:
+        return wrap_angle(float(angle))
+    return wrap_angle(angle)
 
 
 def angle_difference(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
@@ -166,7 +179,9 @@ def valid_mask(agl: ArrayLike) -> NDArray[np.bool_]:
     return np.isfinite(np.asarray(agl))
 
 
-def fill_nodata(agl: ArrayLike, value: float = 0.0) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+def fill_nodata(
+    agl: ArrayLike, value: float = 0.0
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """Split a NaN-coded AGL map into (values with no-data set to ``value``, valid mask).
 
     This is the tensor convention: NaN never travels beside a loss or a gradient.
