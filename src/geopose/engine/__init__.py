@@ -1,0 +1,1 @@
+"""Training, evaluation and prediction engines, and the pieces they share."""

@@ -1,0 +1,43 @@
+"""Precision selection and the weight EMA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from geopose.engine.ema import ModelEma
+from geopose.engine.precision import autocast, grad_scaler, resolve_precision
+from geopose.errors import UsageError
+
+CPU = torch.device("cpu")
+
+
+def test_auto_is_fp32_on_cpu_and_fp16_needs_cuda() -> None:
+    assert resolve_precision("auto", CPU) == "fp32"
+    assert resolve_precision("bf16", CPU) == "bf16"
+    with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(UsageError, match="choose one of"):
+        resolve_precision("fp8", CPU)
+
+
+def test_autocast_context_changes_matmul_dtype() -> None:
+    a = torch.randn(4, 4)
+    with autocast("bf16", CPU):
+        assert (a @ a).dtype == torch.bfloat16
+    with autocast("fp32", CPU):
+        assert (a @ a).dtype == torch.float32
+    assert not grad_scaler("fp32", CPU).is_enabled()
+
+
+def test_ema_follows_weights() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = ModelEma(model, decay=0.5)
+    before = ema.module[0].weight.clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    model[1].num_batches_tracked += 3
+    ema.update(model)
+    assert torch.allclose(ema.module[0].weight, before + 0.5)
+    assert int(ema.module[1].num_batches_tracked) == 3
+    assert not ema.module[0].weight.requires_grad
