@@ -57,8 +57,9 @@ def np_(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float64).numpy()
 
 
-def ref_pixel(pred: np.ndarray, true: np.ndarray, valid: np.ndarray, fn: str, delta: float,
-              trim: float = 0.0) -> float:  # fmt: skip
+def ref_pixel(
+    pred: np.ndarray, true: np.ndarray, valid: np.ndarray, fn: str, delta: float, trim: float = 0.0
+) -> float:
     kept = []
     for b in range(pred.shape[0]):
         r = pred[b][valid[b]] - true[b][valid[b]]
@@ -113,8 +114,12 @@ def test_direction_loss_matches_numpy() -> None:
     per = (1 - cos) + 0.1 * ((p - t) ** 2).mean(1)
     valid = np_(batch["valid"]).astype(bool)
     agl = np_(batch["agl"])
-    w = np.array([np_(batch["scale"])[b] * agl[b][valid[b]].mean() if valid[b].any() else 0.0
-                  for b in range(B)])  # fmt: skip
+    w = np.array(
+        [
+            np_(batch["scale"])[b] * agl[b][valid[b]].mean() if valid[b].any() else 0.0
+            for b in range(B)
+        ]
+    )
     assert w[3] == 0.0
     ref = float((w * per).sum() / w.sum())
     assert value("direction_cos_mse", pred, batch) == pytest.approx(ref, rel=1e-5)
@@ -201,8 +206,9 @@ def test_tile_without_valid_pixel_contributes_nothing(kind: str) -> None:
     pred, batch = make_batch()
     keep = [0, 1, 2]
     sub_pred = {k: v.detach()[keep] for k, v in pred.items()}
-    sub_batch = {k: (v[keep] if torch.is_tensor(v) else [v[i] for i in keep])
-                 for k, v in batch.items()}  # fmt: skip
+    sub_batch = {
+        k: (v[keep] if torch.is_tensor(v) else [v[i] for i in keep]) for k, v in batch.items()
+    }
     assert value(kind, pred, batch) == pytest.approx(value(kind, sub_pred, sub_batch), rel=1e-6)
 
 
@@ -229,9 +235,12 @@ def test_composite_is_weighted_sum_and_reports_terms() -> None:
     }
     total, terms = build_loss(config)(pred, batch)
     assert set(terms) == set(config)
-    expected = (2.0 * value("agl_huber", pred, batch) + 0.5 * value("agl_huber", pred, batch,
-                delta=1.0) + 3.0 * value("scale_mse", pred, batch)
-                + 0.25 * value("direction_cos_mse", pred, batch))  # fmt: skip
+    expected = (
+        2.0 * value("agl_huber", pred, batch)
+        + 0.5 * value("agl_huber", pred, batch, delta=1.0)
+        + 3.0 * value("scale_mse", pred, batch)
+        + 0.25 * value("direction_cos_mse", pred, batch)
+    )
     assert total.item() == pytest.approx(expected, rel=1e-6)
     assert terms["agl_sharp"].item() != pytest.approx(terms["agl_huber"].item())
     total.backward()
@@ -240,9 +249,14 @@ def test_composite_is_weighted_sum_and_reports_terms() -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [{"agl_hubre": 1.0}, {"agl_huber": {"deltaa": 3}}, {"agl_l1": {"trim": 1.5}},
-     {"agl_mse": {"weight": float("nan")}}, {}],
-)  # fmt: skip
+    [
+        {"agl_hubre": 1.0},
+        {"agl_huber": {"deltaa": 3}},
+        {"agl_l1": {"trim": 1.5}},
+        {"agl_mse": {"weight": float("nan")}},
+        {},
+    ],
+)
 def test_bad_config_is_a_usage_error(config: dict) -> None:
     with pytest.raises(UsageError):
         build_loss(config)

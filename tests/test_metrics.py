@@ -53,9 +53,14 @@ def random_image(rng: np.random.Generator, city: str, size: int = 24) -> dict:
 
 def feed(metric: GeoposeMetric, im: dict) -> None:
     metric.update(
-        im["city"], im["agl_pred"], im["scale_pred"], im["angle_pred"],
-        im["agl_true"], im["scale_true"], im["angle_true"],
-    )  # fmt: skip
+        im["city"],
+        im["agl_pred"],
+        im["scale_pred"],
+        im["angle_pred"],
+        im["agl_true"],
+        im["scale_true"],
+        im["angle_true"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +119,16 @@ def _flat(metric: GeoposeMetric) -> list[float]:
     res = metric.compute()
     out = [res.score, res.agl_r2, res.vflow_r2]
     for c in res.cities.values():
-        out += [c.agl_r2, c.vflow_r2, c.angle_error_deg, c.scale_error, c.agl_rmse, c.epe,
-                c.images, c.pred_nodata]  # fmt: skip
+        out += [
+            c.agl_r2,
+            c.vflow_r2,
+            c.angle_error_deg,
+            c.scale_error,
+            c.agl_rmse,
+            c.epe,
+            c.images,
+            c.pred_nodata,
+        ]
     return out
 
 
