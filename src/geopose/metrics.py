@@ -457,30 +457,48 @@ def _image_state(
     scale_true: float,
     angle_true: float,
 ) -> CityState:
-    """Sufficient statistics of one image (AGL in metres, scale px/m, angles rad)."""
+    """Sufficient statistics of one image (AGL in metres, scale px/m, angles rad).
+
+    The flow components are ``agl·a`` and ``agl·b`` with ``(a, b) = scale·(sin θ, cos θ)``,
+    so the statistics of the true flow follow from those of the true AGL without
+    building the H×W×2 field (see :func:`_flow_stats`).
+    """
     t_ok = np.isfinite(true)
-    p_nodata = np.isnan(pred)
     t = true[t_ok]
     p = pred[t_ok]  # NaN where the prediction is no-data: nansum drops those terms
-    dt = np.array([math.sin(angle_true), math.cos(angle_true)]) * scale_true
-    dp = np.array([math.sin(angle_pred), math.cos(angle_pred)]) * scale_pred
-    v_true = t[:, None] * dt[None, :]  # (n, 2): both flow components of every pixel
-    v_pred = p[:, None] * dp[None, :]
     both = ~np.isnan(p)
-    v_err = v_pred[both] - v_true[both]
+    tb, pb = t[both], p[both]
+    at, bt = scale_true * math.sin(angle_true), scale_true * math.cos(angle_true)
+    ap, bp = scale_pred * math.sin(angle_pred), scale_pred * math.cos(angle_pred)
+    ex, ey = pb * ap - tb * at, pb * bp - tb * bt
+    flow_sq = ex * ex + ey * ey  # squared end-point error per pixel (px²)
+    agl_sq = np.square(pb - tb)
+    agl = RunningStats.of(t)
     return CityState(
         images=1.0,
-        agl=RunningStats.of(t),
-        agl_sse=float(np.nansum(np.square(p - t))),
-        vflow=RunningStats.of(v_true.reshape(-1)),
-        vflow_sse=float(np.nansum(np.square(v_pred - v_true))),
+        agl=agl,
+        agl_sse=float(agl_sq.sum()),
+        vflow=_flow_stats(agl, at, bt),
+        vflow_sse=float(flow_sq.sum()),
         angle_error_sum=float(np.degrees(angle_difference(angle_pred, angle_true))),
         scale_error_sum=abs(scale_pred - scale_true),
         both_n=float(both.sum()),
-        agl_sq_sum=float(np.sum(np.square(p[both] - t[both]))),
-        epe_sum=float(np.sum(np.sqrt(np.sum(np.square(v_err), axis=1)))),
-        pred_nodata=float(p_nodata.sum()),
+        agl_sq_sum=float(agl_sq.sum()),
+        epe_sum=float(np.sqrt(flow_sq).sum()),
+        pred_nodata=float(np.isnan(pred).sum()),
     )
+
+
+def _flow_stats(agl: RunningStats, a: float, b: float) -> RunningStats:
+    """Statistics of the pooled values ``{x·a} ∪ {x·b}`` from those of ``{x}`` (exact).
+
+    ``Σ (x·a − μ)² = a²·M2 + n·(a·mean − μ)²``, and the same for ``b``.
+    """
+    if agl.n == 0:
+        return RunningStats()
+    mu = agl.mean * (a + b) / 2
+    m2 = (a * a + b * b) * agl.m2 + agl.n * ((a * agl.mean - mu) ** 2 + (b * agl.mean - mu) ** 2)
+    return RunningStats(2 * agl.n, mu, m2)
 
 
 def _city_result(s: CityState) -> CityResult:
