@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in VERBS:
         importlib.import_module(f"geopose.commands.{verb}").register(sub)
     for verb_parser in sub.choices.values():
+        if "--debug" in verb_parser._option_string_actions:
+            continue  # the verb declared it itself
         verb_parser.add_argument(
             "--debug", action="store_true", help="show the full traceback on errors"
         )
