@@ -25,8 +25,13 @@ from geopose.errors import DataError
 from geopose.io.atomic import atomic_path
 
 RGB_SUFFIXES = (".j2k", ".jp2", ".tif", ".tiff", ".png")
-_DRIVERS = {".j2k": "JP2OpenJPEG", ".jp2": "JP2OpenJPEG", ".tif": "GTiff", ".tiff": "GTiff",
-            ".png": "PNG"}
+_DRIVERS = {
+    ".j2k": "JP2OpenJPEG",
+    ".jp2": "JP2OpenJPEG",
+    ".tif": "GTiff",
+    ".tiff": "GTiff",
+    ".png": "PNG",
+}
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,46 @@ def _read(ds: Any, path: Path, what: str, **kwargs: Any) -> NDArray[Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return ds.read(**kwargs)  # type: ignore[no-any-return]
+            return ds.read(**kwargs)
     except RasterioError as err:
         raise DataError(path, f"corrupt or truncated {what}: {_one_line(err)}") from None
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster's header says, without decoding pixels.
+
+    ``height``/``width`` in pixels; ``dtype`` of the first band; ``reductions`` the
+    decimation factors the file can decode cheaply (JPEG 2000 resolution levels, TIFF
+    overviews), smallest first.
+    """
+
+    height: int
+    width: int
+    count: int
+    dtype: str
+    driver: str
+    reductions: tuple[int, ...]
+
+    @property
+    def coarsest_reduction(self) -> int:
+        """Largest cheap decimation factor (1 when the file has no reduced levels)."""
+        return self.reductions[-1] if self.reductions else 1
+
+
+def raster_info(path: str | Path) -> RasterInfo:
+    """Read a raster's header (:class:`RasterInfo`); :class:`DataError` if it cannot be opened."""
+    p = Path(path)
+    with _open(p) as ds:
+        factors = tuple(sorted(int(f) for f in ds.overviews(1))) if ds.count else ()
+        return RasterInfo(
+            height=int(ds.height),
+            width=int(ds.width),
+            count=int(ds.count),
+            dtype=str(ds.dtypes[0]) if ds.count else "",
+            driver=str(ds.driver),
+            reductions=tuple(f for f in factors if f > 1 and f & (f - 1) == 0),
+        )
 
 
 def raster_shape(path: str | Path) -> tuple[int, int]:
@@ -80,7 +122,7 @@ def read_geo(path: str | Path) -> GeoInfo:
         crs = ds.crs.to_wkt() if ds.crs is not None else None
         georef = crs is not None or not ds.transform.is_identity
         transform = tuple(ds.transform)[:6] if georef else None
-    return GeoInfo(crs=crs, transform=transform)  # type: ignore[arg-type]
+    return GeoInfo(crs=crs, transform=transform)
 
 
 def read_rgb(
@@ -112,7 +154,7 @@ def read_rgb(
         height, width = ds.height, ds.width
         if window is not None:
             top, left, height, width = window
-            kwargs["window"] = Window(left, top, width, height)  # type: ignore[no-untyped-call]
+            kwargs["window"] = Window(left, top, width, height)
         if reduction > 1:
             kwargs["out_shape"] = (3, max(1, height // reduction), max(1, width // reduction))
             kwargs["resampling"] = Resampling.nearest
@@ -121,7 +163,10 @@ def read_rgb(
 
 
 def write_rgb(
-    path: str | Path, image: NDArray[np.uint8], *, geo: GeoInfo | None = None,
+    path: str | Path,
+    image: NDArray[np.uint8],
+    *,
+    geo: GeoInfo | None = None,
     lossless: bool = True,
 ) -> None:
     """Write ``uint8`` H×W×3 RGB atomically; the format follows the suffix.
@@ -137,8 +182,11 @@ def write_rgb(
     if suffix not in _DRIVERS:
         raise ValueError(f"{p}: unsupported image suffix {suffix!r} (use one of {RGB_SUFFIXES})")
     profile: dict[str, Any] = {
-        "driver": _DRIVERS[suffix], "width": img.shape[1], "height": img.shape[0],
-        "count": 3, "dtype": "uint8",
+        "driver": _DRIVERS[suffix],
+        "width": img.shape[1],
+        "height": img.shape[0],
+        "count": 3,
+        "dtype": "uint8",
     }
     if suffix in (".j2k", ".jp2"):
         profile["QUALITY"] = "100" if lossless else "20"
@@ -198,8 +246,13 @@ def write_agl(path: str | Path, agl: NDArray[np.floating], *, geo: GeoInfo | Non
     if a.ndim != 2:
         raise ValueError(f"{p}: expected an H×W AGL map, got shape {a.shape}")
     profile: dict[str, Any] = {
-        "driver": "GTiff", "width": a.shape[1], "height": a.shape[0], "count": 1,
-        "dtype": "uint16", "nodata": AGL_NODATA, "compress": "deflate",
+        "driver": "GTiff",
+        "width": a.shape[1],
+        "height": a.shape[0],
+        "count": 1,
+        "dtype": "uint16",
+        "nodata": AGL_NODATA,
+        "compress": "deflate",
     }
     _add_geo(profile, geo)
     _write(p, profile, agl_m_to_cm(a)[None])
