@@ -211,3 +211,13 @@ def test_agl_stats_merge_matches_numpy() -> None:
 def test_workers_must_be_positive(layout_root: Path) -> None:
     with pytest.raises(ValueError, match="workers"):
         check_layout(layout_root, workers=0, progress=False)
+
+
+def test_agl_stats_from_cm_match_float_stats(kit: SimpleNamespace) -> None:
+    from geopose.conventions import agl_cm_to_m, agl_m_to_cm
+
+    cm = agl_m_to_cm(kit.tile_agl(9))
+    a, b = AglStats.of_cm(cm).to_dict(), AglStats.of(agl_cm_to_m(cm)).to_dict()
+    assert a == {k: pytest.approx(v, rel=1e-6) for k, v in b.items()}
+    empty = AglStats.of_cm(np.full((2, 2), 65535, np.uint16)).to_dict()
+    assert (empty["valid_pixels"], empty["nodata_fraction"], empty["mean"]) == (0, 1.0, None)

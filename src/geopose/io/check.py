@@ -28,14 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from tqdm import tqdm
 
-from geopose.conventions import CM_PER_M
+from geopose.conventions import AGL_NODATA, CM_PER_M
 from geopose.errors import DataError
 from geopose.io.catalog import TEST, TEST_TRUTH, TRAIN, IndexRow, LayoutScan, scan_layout
 from geopose.io.layout import ImageMeta, city_of
 from geopose.io.problem import Problem
-from geopose.io.raster import raster_info, read_agl, read_rgb
+from geopose.io.raster import raster_info, read_agl_cm, read_rgb
 from geopose.io.vflow import read_vflow
 
 
@@ -65,7 +66,7 @@ class AglStats:
     high: float = -math.inf
 
     @classmethod
-    def of(cls, agl_m: np.ndarray) -> AglStats:
+    def of(cls, agl_m: NDArray[np.floating]) -> AglStats:
         """Statistics of one AGL map (float metres, NaN = no data)."""
         values = agl_m[np.isfinite(agl_m)].astype(np.float64)
         if values.size == 0:
@@ -77,6 +78,28 @@ class AglStats:
             total_sq=float(np.square(values).sum()),
             low=float(values.min()),
             high=float(values.max()),
+        )
+
+    @classmethod
+    def of_cm(cls, agl_cm: NDArray[np.uint16]) -> AglStats:
+        """Statistics in metres of a uint16 centimetre AGL raster (65535 = no data).
+
+        Exact and about 4× faster than :meth:`of` on the float map: one histogram of
+        the centimetre values gives counts, sums and extremes.
+        """
+        counts = np.bincount(agl_cm.ravel(), minlength=AGL_NODATA + 1).astype(np.float64)
+        valid_counts = counts[:AGL_NODATA]
+        present = np.flatnonzero(valid_counts)
+        if present.size == 0:
+            return cls(nodata=int(agl_cm.size))
+        cm = np.arange(AGL_NODATA, dtype=np.float64)
+        return cls(
+            valid=int(valid_counts.sum()),
+            nodata=int(counts[AGL_NODATA]),
+            total=float(valid_counts @ cm) / CM_PER_M,
+            total_sq=float(valid_counts @ np.square(cm)) / CM_PER_M**2,
+            low=float(present[0]) / CM_PER_M,
+            high=float(present[-1]) / CM_PER_M,
         )
 
     def merge(self, other: AglStats) -> None:
@@ -147,14 +170,14 @@ def _check_rgb(path: Path, full: bool) -> tuple[int, int]:
 
 
 def _check_agl(path: Path, rgb_shape: tuple[int, int] | None, rgb: Path | None) -> AglStats:
-    agl = read_agl(path)
+    agl = read_agl_cm(path)
     if rgb_shape is not None and rgb is not None and agl.shape != rgb_shape:
         raise DataError(
             path,
             f"AGL is {agl.shape[0]}×{agl.shape[1]} px but its image {rgb.name} is "
             f"{rgb_shape[0]}×{rgb_shape[1]} px",
         )
-    stats = AglStats.of(agl)
+    stats = AglStats.of_cm(agl)
     if stats.valid == 0:
         raise DataError(path, "AGL has no valid pixel (all no-data)")
     return stats
