@@ -173,6 +173,7 @@ def test_agl_output_carries_crs_and_transform(tmp_path: Path, kit: SimpleNamespa
     }
     with rasterio.open(src, "w", **profile) as ds:
         ds.write(kit.tile_rgb(6).transpose(2, 0, 1))
+    np.testing.assert_array_equal(read_rgb(src), kit.tile_rgb(6))
     geo = read_geo(src)
     assert geo.is_georeferenced
     out = tmp_path / "geo_AGL.tif"
