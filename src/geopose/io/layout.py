@@ -25,6 +25,7 @@ from pathlib import Path
 
 from geopose.errors import DataError
 from geopose.io.atomic import atomic_write_text
+from geopose.io.problem import Problem
 
 TRAIN_DIR = "train"
 TEST_DIR = "test"
@@ -104,28 +105,73 @@ def read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
 def read_metadata(path: str | Path) -> dict[str, ImageMeta]:
     """Read ``metadata.csv`` into ``{id: ImageMeta}``.
 
-    Raises :class:`DataError` naming the file and row for a missing column, an empty
-    city, a GSD that is not a positive finite number, or a duplicate id.
+    Raises :class:`DataError` naming the file and line for a missing column, an empty
+    id or city, a GSD that is not a positive finite number (metres per pixel), a city
+    that disagrees with the id's ``CITY_`` prefix, or a duplicate id.
     """
     p = Path(path)
-    rows = read_csv_rows(p, METADATA_COLUMNS)
+    meta, problems = parse_metadata(p)
+    if problems:
+        raise problems[0].to_error()
+    return meta
+
+
+def parse_metadata(path: str | Path) -> tuple[dict[str, ImageMeta], list[Problem]]:
+    """Read ``metadata.csv``, collecting every problem instead of stopping at the first.
+
+    Returns the usable rows as ``{id: ImageMeta}`` (a bad row is left out; of duplicate
+    ids the first row is kept) and the problems, each naming the file and the line. A
+    missing file or column gives no rows and one problem.
+    """
+    p = Path(path)
+    try:
+        rows = read_csv_rows(p, METADATA_COLUMNS)
+    except DataError as err:
+        return {}, [Problem.from_error(err, "index")]
     out: dict[str, ImageMeta] = {}
+    first_line: dict[str, int] = {}
+    problems: list[Problem] = []
     for line, row in enumerate(rows, start=2):
-        image_id = row["id"]
-        if not image_id:
-            raise DataError(p, f"line {line}: empty id")
-        if image_id in out:
-            raise DataError(p, f"line {line}: duplicate id {image_id}")
-        if not row["city"]:
-            raise DataError(p, f"line {line}: id {image_id} has no city")
-        try:
-            gsd = float(row["gsd"])
-        except ValueError:
-            raise DataError(p, f"line {line}: id {image_id} has gsd {row['gsd']!r}") from None
-        if not (math.isfinite(gsd) and gsd > 0):
-            raise DataError(p, f"line {line}: id {image_id} has gsd {gsd} (need > 0)")
-        out[image_id] = ImageMeta(image_id, row["city"], gsd, row.get("group") or None)
-    return out
+        meta_or_problem = _metadata_row(row, line)
+        if isinstance(meta_or_problem, str):
+            problems.append(Problem(str(p), meta_or_problem, "index"))
+            continue
+        meta = meta_or_problem
+        if meta.id in first_line:
+            problems.append(
+                Problem(
+                    str(p),
+                    f"line {line}: duplicate id {meta.id} (first on line {first_line[meta.id]})",
+                    "index",
+                )
+            )
+            continue
+        first_line[meta.id] = line
+        out[meta.id] = meta
+    return out, problems
+
+
+def _metadata_row(row: Mapping[str, str], line: int) -> ImageMeta | str:
+    """One metadata row as :class:`ImageMeta`, or the problem with it as a message."""
+    image_id = row["id"]
+    if not image_id:
+        return f"line {line}: empty id"
+    city = row["city"]
+    if not city:
+        return f"line {line}: id {image_id} has no city"
+    if not row["gsd"]:
+        return f"line {line}: id {image_id} has no gsd"
+    try:
+        gsd = float(row["gsd"])
+    except ValueError:
+        return f"line {line}: id {image_id} has gsd {row['gsd']!r} (need a number, m/px)"
+    if not (math.isfinite(gsd) and gsd > 0):
+        return f"line {line}: id {image_id} has gsd {gsd} (need > 0 m/px)"
+    prefix = city_of(image_id)
+    if prefix != city:
+        found = f"prefix {prefix!r}" if prefix else "no CITY_ prefix"
+        return f"line {line}: city {city!r} of id {image_id} disagrees with its file name ({found})"
+    return ImageMeta(image_id, city, gsd, row.get("group") or None)
 
 
 def _csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -71,6 +71,43 @@ def _read(ds: Any, path: Path, what: str, **kwargs: Any) -> NDArray[Any]:
         raise DataError(path, f"corrupt or truncated {what}: {_one_line(err)}") from None
 
 
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster's header says, without decoding pixels.
+
+    ``height``/``width`` in pixels; ``dtype`` of the first band; ``reductions`` the
+    decimation factors the file can decode cheaply (JPEG 2000 resolution levels, TIFF
+    overviews), smallest first.
+    """
+
+    height: int
+    width: int
+    count: int
+    dtype: str
+    driver: str
+    reductions: tuple[int, ...]
+
+    @property
+    def coarsest_reduction(self) -> int:
+        """Largest cheap decimation factor (1 when the file has no reduced levels)."""
+        return self.reductions[-1] if self.reductions else 1
+
+
+def raster_info(path: str | Path) -> RasterInfo:
+    """Read a raster's header (:class:`RasterInfo`); :class:`DataError` if it cannot be opened."""
+    p = Path(path)
+    with _open(p) as ds:
+        factors = tuple(sorted(int(f) for f in ds.overviews(1))) if ds.count else ()
+        return RasterInfo(
+            height=int(ds.height),
+            width=int(ds.width),
+            count=int(ds.count),
+            dtype=str(ds.dtypes[0]) if ds.count else "",
+            driver=str(ds.driver),
+            reductions=tuple(f for f in factors if f > 1 and f & (f - 1) == 0),
+        )
+
+
 def raster_shape(path: str | Path) -> tuple[int, int]:
     """(height, width) in pixels from the file header, without decoding pixels."""
     p = Path(path)
@@ -174,27 +211,38 @@ def read_agl(path: str | Path, *, unit: Literal["cm", "m"] = "cm") -> NDArray[np
             becomes NaN. The unit must be said: guessing it would silently turn
             centimetres into metres.
     """
+    if unit == "cm":
+        return agl_cm_to_m(read_agl_cm(path))
+    if unit != "m":
+        raise ValueError(f"unit must be 'cm' or 'm', got {unit!r}")
     p = Path(path)
+    data, dtype, nodata = _read_single_band(p)
+    if not dtype.startswith("float"):
+        raise DataError(p, f"unit='m' expects float metres, found {dtype}")
+    out = data.astype(np.float32)
+    if nodata is not None and np.isfinite(nodata):
+        out[data == nodata] = np.nan
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def read_agl_cm(path: str | Path) -> NDArray[np.uint16]:
+    """Read a competition AGL raster as stored: ``uint16`` centimetres, 65535 = no data."""
+    p = Path(path)
+    data, dtype, _ = _read_single_band(p)
+    if dtype != "uint16":
+        hint = " (pass unit='m' for float metre rasters)" if dtype.startswith("float") else ""
+        raise DataError(p, f"expected uint16 centimetres, found {dtype}{hint}")
+    return data
+
+
+def _read_single_band(p: Path) -> tuple[NDArray[Any], str, float | None]:
+    """(pixels, dtype name, no-data value) of a one-band raster."""
     with _open(p) as ds:
         if ds.count != 1:
             raise DataError(p, f"expected a single-band AGL raster, found {ds.count} bands")
-        dtype = ds.dtypes[0]
-        nodata = ds.nodata
-        data = _read(ds, p, "AGL raster", indexes=1)
-    if unit == "cm":
-        if dtype != "uint16":
-            hint = " (pass unit='m' for float metre rasters)" if dtype.startswith("float") else ""
-            raise DataError(p, f"expected uint16 centimetres, found {dtype}{hint}")
-        return agl_cm_to_m(data)
-    if unit == "m":
-        if not dtype.startswith("float"):
-            raise DataError(p, f"unit='m' expects float metres, found {dtype}")
-        out = data.astype(np.float32)
-        if nodata is not None and np.isfinite(nodata):
-            out[data == nodata] = np.nan
-        out[~np.isfinite(out)] = np.nan
-        return out
-    raise ValueError(f"unit must be 'cm' or 'm', got {unit!r}")
+        dtype, nodata = str(ds.dtypes[0]), ds.nodata
+        return _read(ds, p, "AGL raster", indexes=1), dtype, nodata
 
 
 def write_agl(path: str | Path, agl: NDArray[np.floating], *, geo: GeoInfo | None = None) -> None:
