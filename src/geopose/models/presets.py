@@ -18,7 +18,7 @@ PRESETS: tuple[dict[str, Any], ...] = (
         "name": "tiny",
         "description": "timm test_efficientnet UNet for tests and fast CPU runs",
         "encoder": {"name": "test_efficientnet"},
-        "decoder": {"channels": [64, 48, 32, 32]},
+        "decoder": {"channels": [48, 32, 24, 16]},
         "heads": [
             {"kind": "dense", "hidden": [8]},
             _SCALE,
