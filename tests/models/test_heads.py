@@ -110,3 +110,16 @@ def test_missing_outputs_are_rejected() -> None:
 
 def test_dense_orientation_config_defaults() -> None:
     assert DenseOrientationHeadConfig().temperature > 0
+
+
+def test_fpn_decoder_feeds_the_heads_at_the_finest_encoder_stride() -> None:
+    cfg = get_preset("tiny").to_dict()
+    cfg["name"] = "tiny-fpn"
+    cfg["decoder"] = {"kind": "fpn", "channels": 16}
+    torch.manual_seed(0)
+    model = create_model(cfg)
+    assert model.decoder.out_stride == 2
+    out = model(torch.rand(1, 3, 64, 64), torch.tensor([0.3]))
+    assert tuple(out["agl"].shape) == (1, 1, 64, 64)
+    decoded = model.decoder(model.encoder(torch.rand(1, 3, 64, 64)))
+    assert tuple(decoded.shape) == (1, 16, 32, 32)

@@ -60,6 +60,16 @@ class DecoderConfig:
 
 
 @dataclass(frozen=True)
+class FPNDecoderConfig:
+    """A feature-pyramid decoder: every encoder level projected to ``channels``, top-down
+    sums, 3×3 smoothing, all levels fused at the finest encoder stride."""
+
+    kind: str = "fpn"
+    channels: int = 128
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
 class DenseHeadConfig:
     """AGL (m) and magnitude (px) maps at output stride 1, both non-negative.
 
@@ -133,7 +143,7 @@ HEAD_CONFIGS: dict[str, type[Any]] = {
     "scale": ScaleHeadConfig,
 }
 #: Decoder config classes by their ``kind``.
-DECODER_CONFIGS: dict[str, type[Any]] = {"unet": DecoderConfig}
+DECODER_CONFIGS: dict[str, type[Any]] = {"unet": DecoderConfig, "fpn": FPNDecoderConfig}
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,7 @@ class ModelConfig:
 
     name: str
     encoder: EncoderConfig
-    decoder: DecoderConfig
+    decoder: DecoderConfig | FPNDecoderConfig
     heads: tuple[HeadConfig, ...]
     description: str = ""
 

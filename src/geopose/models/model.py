@@ -7,12 +7,14 @@ B (px/m), ``direction`` B×2 unit (dx, dy), ``angle`` B (rad, [0, 2π)).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
 from geopose.errors import UsageError
 from geopose.models.config import HeadConfig, ModelConfig
+from geopose.models.decoder_fpn import FPNDecoder
 from geopose.models.decoder_unet import UNetDecoder
 from geopose.models.encoder import TimmEncoder
 from geopose.models.head_api import FeatureSpec, HeadInputs
@@ -32,7 +34,7 @@ HEADS: dict[str, type[nn.Module]] = {
     "scale": ScaleHead,
 }
 #: Decoder classes by config ``kind``.
-DECODERS: dict[str, type[UNetDecoder]] = {"unet": UNetDecoder}
+DECODERS: dict[str, Any] = {"unet": UNetDecoder, "fpn": FPNDecoder}
 
 
 def _check_head_order(heads: tuple[HeadConfig, ...]) -> None:
@@ -60,7 +62,7 @@ class GeoposeModel(nn.Module):
     connection or timm's cache), or a path to a local encoder weights file.
     """
 
-    def __init__(self, config: ModelConfig, pretrained: bool | str | Any = False) -> None:
+    def __init__(self, config: ModelConfig, pretrained: bool | str | Path = False) -> None:
         super().__init__()
         if len({h.kind for h in config.heads}) != len(config.heads):
             raise UsageError("model config: each head kind may appear once")

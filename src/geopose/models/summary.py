@@ -43,7 +43,9 @@ def describe(config: ModelConfig, size: int = 1024) -> dict[str, Any]:
 
     with torch.device("meta"):
         model = create_model(config)
-    decoder = f"{config.decoder.kind}/{config.decoder.block}/{config.decoder.upsample}"
+    dec = config.decoder
+    parts = [dec.kind, getattr(dec, "block", ""), getattr(dec, "upsample", "")]
+    decoder = "/".join(p for p in parts if p)
     return {
         "name": config.name,
         "encoder": config.encoder.name,
