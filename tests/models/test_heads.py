@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from geopose import conventions
+from geopose.errors import UsageError
 from geopose.models import create_model, get_preset
 from geopose.models.config import DenseHeadConfig, DenseOrientationHeadConfig, ModelConfig
 from geopose.models.direction import direction_to_angle
@@ -45,7 +46,7 @@ def test_gsd_enters_height_branch_as_constant_channel() -> None:
 
 
 def test_bad_gsd_position_is_rejected() -> None:
-    with pytest.raises(Exception, match="height_gsd_at"):
+    with pytest.raises(UsageError, match="height_gsd_at"):
         DenseHead(DenseHeadConfig(hidden=(8,), height_gsd_at=5), _spec(16, 2))
 
 
@@ -97,14 +98,14 @@ def test_dense_orientation_model_builds_and_gives_unit_directions() -> None:
 def test_dense_orientation_before_dense_is_rejected() -> None:
     cfg = get_preset("tiny").to_dict()
     cfg["heads"] = [{"kind": "dense_orientation"}, *cfg["heads"][:2]]
-    with pytest.raises(Exception, match="needs agl"):
+    with pytest.raises(UsageError, match="needs agl"):
         create_model(cfg)
 
 
 def test_missing_outputs_are_rejected() -> None:
     cfg = get_preset("tiny").to_dict()
     cfg["heads"] = cfg["heads"][:2]
-    with pytest.raises(Exception, match="direction"):
+    with pytest.raises(UsageError, match="direction"):
         create_model(cfg)
 
 
