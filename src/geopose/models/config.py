@@ -1,0 +1,216 @@
+"""Model configuration: plain dataclasses that round-trip through JSON.
+
+A model is ``encoder → decoder → heads`` (DESIGN.md §4). Each part is described by a
+small frozen dataclass; a :class:`ModelConfig` bundles them. ``to_dict`` gives a
+JSON-serialisable dict (saved beside checkpoints) and ``ModelConfig.from_dict`` reads it
+back, rejecting unknown fields with a message naming them.
+
+Channel counts are feature channels, strides are in input pixels, GSD is metres per
+pixel, scale pixels per metre.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from geopose.errors import UsageError
+
+#: Activations the blocks understand (names of ``torch.nn`` modules).
+ACTIVATIONS = ("relu", "silu", "gelu", "leaky_relu")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """A timm backbone used with ``features_only``.
+
+    ``name`` is the timm model string (optionally with a ``.tag`` naming its pretrained
+    weights); ``out_indices`` picks its feature levels, finest first. Consecutive levels
+    must differ in stride by a factor of 2.
+    """
+
+    name: str
+    out_indices: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """A UNet-style decoder.
+
+    ``channels``: output channels of each decoder block, in the order they run (coarsest
+    first); each block upsamples ×2, so the decoder's output stride is the encoder's
+    deepest stride divided by ``2 ** len(channels)``. A block concatenates the encoder
+    feature of its stride when there is one (blocks past the finest encoder level get
+    no skip).
+    ``block``: ``"conv"`` (two conv-BN-activation layers) or ``"residual"`` (the
+    residual block with depthwise-separable convolutions of "The Devil is in the
+    Decoder" family). ``upsample``: ``"bilinear"``, ``"nearest"`` or ``"rdtsc"``
+    (transposed conv + bilinear residual averaging channel groups of 4; divides channels
+    by 4).
+    """
+
+    kind: str = "unet"
+    channels: tuple[int, ...] = (256, 128, 64, 32)
+    block: str = "conv"
+    upsample: str = "bilinear"
+    activation: str = "relu"
+    align_corners: bool = False
+
+
+@dataclass(frozen=True)
+class FPNDecoderConfig:
+    """A feature-pyramid decoder: every encoder level projected to ``channels``, top-down
+    sums, 3×3 smoothing, all levels fused at the finest encoder stride."""
+
+    kind: str = "fpn"
+    channels: int = 128
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
+class DenseHeadConfig:
+    """AGL (m) and magnitude (px) maps at output stride 1, both non-negative.
+
+    From the finest decoder map, ``log2(decoder stride)`` upsampling stages reach stride
+    1; each stage is a 1×1 conv, a ×2 upsampling (``upsample``: ``"rdtsc"``, ``"deconv"``
+    or ``"bilinear"``) that divides channels by 4, and optionally (``post_conv``) a 3×3
+    conv-BN-activation. With ``shared_trunk`` both branches share the stages; otherwise
+    each branch has its own. Each branch then has 3×3 convolutions of widths ``hidden``
+    followed by a 3×3 conv to one channel and ``output_activation``. The GSD (m/px)
+    enters the height branch as an extra constant channel at the input of its conv
+    number ``height_gsd_at`` (``None``: no GSD input).
+    """
+
+    kind: str = "dense"
+    shared_trunk: bool = True
+    upsample: str = "rdtsc"
+    post_conv: bool = True
+    hidden: tuple[int, ...] = (16,)
+    height_gsd_at: int | None = 0
+    dropout: float = 0.0
+    activation: str = "relu"
+    output_activation: str = "relu"
+
+
+@dataclass(frozen=True)
+class OrientationHeadConfig:
+    """Global-pooled MLP on the deepest encoder map → unit direction (dx, dy), angle (rad)."""
+
+    kind: str = "orientation"
+    hidden: tuple[int, ...] = ()
+    dropout: float = 0.0
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
+class DenseOrientationHeadConfig:
+    """Per-pixel directions pooled with a softmax attention over |∇ predicted AGL|.
+
+    A 3×3 conv (``hidden`` channels) and a 1×1 conv on the finest decoder map give a
+    direction per pixel; pixels vote with weights ``softmax(t · |∇agl|)`` (``t`` a
+    learned temperature per metre of height change per pixel, starting at
+    ``temperature``), so building edges speak and flat ground does not.
+    """
+
+    kind: str = "dense_orientation"
+    hidden: int = 32
+    activation: str = "relu"
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScaleHeadConfig:
+    """Per-image least-squares scale (px/m): Σ mag·agl / Σ agl², in fp32.
+
+    When Σ agl² (m²·px) is below ``min_den`` the image has almost no height and the
+    scale is ``fallback`` (px/m) instead.
+    """
+
+    kind: str = "scale"
+    min_den: float = 1e-2
+    fallback: float = 0.0
+
+
+HeadConfig = DenseHeadConfig | OrientationHeadConfig | DenseOrientationHeadConfig | ScaleHeadConfig
+
+#: Head config classes by their ``kind``.
+HEAD_CONFIGS: dict[str, type[Any]] = {
+    "dense": DenseHeadConfig,
+    "orientation": OrientationHeadConfig,
+    "dense_orientation": DenseOrientationHeadConfig,
+    "scale": ScaleHeadConfig,
+}
+#: Decoder config classes by their ``kind``.
+DECODER_CONFIGS: dict[str, type[Any]] = {"unet": DecoderConfig, "fpn": FPNDecoderConfig}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A whole model: encoder, decoder and heads (run in this order), plus a description."""
+
+    name: str
+    encoder: EncoderConfig
+    decoder: DecoderConfig | FPNDecoderConfig
+    heads: tuple[HeadConfig, ...]
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (tuples become lists)."""
+        return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Build from a dict as written by :meth:`to_dict`; unknown fields raise UsageError."""
+        data = dict(data)
+        _check_fields(cls, data, "model config")
+        for key in ("name", "encoder", "decoder", "heads"):
+            if key not in data:
+                raise UsageError(f"model config: missing field {key!r}")
+        heads = []
+        for i, head in enumerate(data["heads"]):
+            kind = head.get("kind") if isinstance(head, Mapping) else None
+            if kind not in HEAD_CONFIGS:
+                raise UsageError(
+                    f"model config: heads[{i}] has unknown kind {kind!r}; "
+                    f"known: {', '.join(HEAD_CONFIGS)}"
+                )
+            heads.append(_build(HEAD_CONFIGS[kind], head, f"heads[{i}]"))
+        dec = data["decoder"]
+        dec_kind = dec.get("kind", "unet") if isinstance(dec, Mapping) else None
+        if dec_kind not in DECODER_CONFIGS:
+            raise UsageError(f"model config: unknown decoder kind {dec_kind!r}")
+        return cls(
+            name=str(data["name"]),
+            encoder=_build(EncoderConfig, data["encoder"], "encoder"),
+            decoder=_build(DECODER_CONFIGS[dec_kind], dec, "decoder"),
+            heads=tuple(heads),
+            description=str(data.get("description", "")),
+        )
+
+
+_T = TypeVar("_T")
+
+
+def _check_fields(cls: type[Any], data: Mapping[str, Any], where: str) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UsageError(f"model config: {where} has unknown field(s) {', '.join(unknown)}")
+
+
+def _build(cls: type[_T], data: Any, where: str) -> _T:
+    if not isinstance(data, Mapping):
+        raise UsageError(f"model config: {where} must be a mapping, got {type(data).__name__}")
+    _check_fields(cls, data, where)
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

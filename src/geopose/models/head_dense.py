@@ -1,0 +1,120 @@
+"""Dense head: AGL (metres) and flow magnitude (pixels) at output stride 1.
+
+From the finest decoder map, ×2 upsampling stages (1×1 conv → ×2 upsampling that
+divides channels by 4 → optional 3×3 conv-BN-activation) reach stride 1 gradually,
+never in one bilinear jump. The stages are shared by both branches or owned by each
+(``shared_trunk``). The height branch gets the GSD (m/px) as an extra constant channel.
+Both outputs pass through a non-negative activation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from geopose.errors import UsageError
+from geopose.models.blocks import constant_plane, make_activation, resize_to
+from geopose.models.config import DenseHeadConfig
+from geopose.models.head_api import FeatureSpec, HeadInputs
+from geopose.models.upsample import make_upsample
+
+_NON_NEGATIVE = ("relu", "softplus")
+
+
+def upsample_stages(
+    in_ch: int, n_stages: int, config: DenseHeadConfig
+) -> tuple[nn.Sequential, int]:
+    """``n_stages`` ×2 stages as one Sequential, and the channels they end with."""
+    layers: list[nn.Module] = []
+    ch = in_ch
+    for _ in range(n_stages):
+        width = (ch // 4) * 4
+        if width == 0:
+            raise UsageError(f"dense head: {ch} channels are too few for another ×2 stage")
+        if config.upsample == "bilinear":
+            layers += [nn.Conv2d(ch, width // 4, 1), make_upsample("bilinear", width // 4)]
+        else:
+            layers += [nn.Conv2d(ch, width, 1), make_upsample(config.upsample, width)]
+        ch = width // 4
+        if config.post_conv:
+            layers += [
+                nn.Conv2d(ch, ch, 3, padding=1, bias=False),
+                nn.BatchNorm2d(ch),
+                make_activation(config.activation),
+            ]
+    return nn.Sequential(*layers), ch
+
+
+class RegressionBranch(nn.Module):
+    """Optional own upsampling stages, then 3×3 convs of widths ``hidden`` and one to 1 channel.
+
+    With ``gsd_at`` = j, conv number j gets the GSD plane as one extra input channel.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        n_stages: int,
+        gsd_at: int | None,
+        config: DenseHeadConfig,
+    ) -> None:
+        super().__init__()
+        self.up, ch = upsample_stages(in_ch, n_stages, config)
+        widths = [*config.hidden, 1]
+        if gsd_at is not None and not 0 <= gsd_at < len(widths):
+            raise UsageError(f"dense head: height_gsd_at={gsd_at} outside 0..{len(widths) - 1}")
+        self.gsd_at = gsd_at
+        convs = []
+        for j, width in enumerate(widths):
+            convs.append(nn.Conv2d(ch + (1 if j == gsd_at else 0), width, 3, padding=1))
+            ch = width
+        self.convs = nn.ModuleList(convs)
+        self.act = make_activation(config.activation)
+        self.out_act = make_activation(config.output_activation)
+
+    def forward(self, x: Tensor, gsd: Tensor) -> Tensor:
+        x = self.up(x)
+        last = len(self.convs) - 1
+        for j, conv in enumerate(self.convs):
+            if j == self.gsd_at:
+                x = torch.cat([x, constant_plane(gsd, x)], dim=1)
+            x = conv(x)
+            x = self.out_act(x) if j == last else self.act(x)
+        return x
+
+
+class DenseHead(nn.Module):
+    """``agl`` B×1×H×W (m) and ``mag`` B×1×H×W (px), both ≥ 0, at the image's size."""
+
+    requires: tuple[str, ...] = ()
+    provides = ("agl", "mag")
+
+    def __init__(self, config: DenseHeadConfig, spec: FeatureSpec) -> None:
+        super().__init__()
+        if config.output_activation not in _NON_NEGATIVE:
+            raise UsageError(
+                f"dense head: output_activation must be one of {', '.join(_NON_NEGATIVE)}"
+            )
+        n_stages = round(math.log2(spec.decoder_stride))
+        if 2**n_stages != spec.decoder_stride:
+            raise UsageError(
+                f"dense head: decoder stride {spec.decoder_stride} is not a power of 2"
+            )
+        self.dropout = nn.Dropout2d(config.dropout)
+        ch = spec.decoder_channels
+        branch_stages = n_stages
+        if config.shared_trunk:
+            self.trunk, ch = upsample_stages(ch, n_stages, config)
+            branch_stages = 0
+        else:
+            self.trunk = nn.Sequential()
+        self.height = RegressionBranch(ch, branch_stages, config.height_gsd_at, config)
+        self.magnitude = RegressionBranch(ch, branch_stages, None, config)
+
+    def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
+        x = self.trunk(self.dropout(inputs.decoded))
+        agl = resize_to(self.height(x, inputs.gsd), inputs.image_size)
+        mag = resize_to(self.magnitude(x, inputs.gsd), inputs.image_size)
+        return {"agl": agl, "mag": mag}

@@ -1,0 +1,101 @@
+"""The geopose model: encoder → decoder → heads, outputs merged into one dict.
+
+``model(image, gsd)``: ``image`` B×3×H×W float RGB in [0, 1], ``gsd`` B (or B×1) metres
+per pixel. Returns (DESIGN.md §4) ``agl`` B×1×H×W (m), ``mag`` B×1×H×W (px), ``scale``
+B (px/m), ``direction`` B×2 unit (dx, dy), ``angle`` B (rad, [0, 2π)).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from geopose.errors import UsageError
+from geopose.models.config import HeadConfig, ModelConfig
+from geopose.models.decoder_fpn import FPNDecoder
+from geopose.models.decoder_unet import UNetDecoder
+from geopose.models.encoder import TimmEncoder
+from geopose.models.head_api import FeatureSpec, HeadInputs
+from geopose.models.head_dense import DenseHead
+from geopose.models.head_dense_orientation import DenseOrientationHead
+from geopose.models.head_orientation import OrientationHead
+from geopose.models.scale import ScaleHead
+
+#: Output keys every model returns.
+OUTPUT_KEYS = ("agl", "mag", "scale", "direction", "angle")
+
+#: Head classes by config ``kind``.
+HEADS: dict[str, type[nn.Module]] = {
+    "dense": DenseHead,
+    "orientation": OrientationHead,
+    "dense_orientation": DenseOrientationHead,
+    "scale": ScaleHead,
+}
+#: Decoder classes by config ``kind``.
+DECODERS: dict[str, Any] = {"unet": UNetDecoder, "fpn": FPNDecoder}
+
+
+def _check_head_order(heads: tuple[HeadConfig, ...]) -> None:
+    seen: set[str] = set()
+    for head in heads:
+        cls: Any = HEADS[head.kind]
+        missing = [k for k in cls.requires if k not in seen]
+        if missing:
+            raise UsageError(
+                f"model config: head {head.kind!r} needs {', '.join(missing)} from an earlier head"
+            )
+        twice = [k for k in cls.provides if k in seen]
+        if twice:
+            raise UsageError(f"model config: outputs {', '.join(twice)} provided twice")
+        seen.update(cls.provides)
+    absent = [k for k in OUTPUT_KEYS if k not in seen]
+    if absent:
+        raise UsageError(f"model config: no head provides {', '.join(absent)}")
+
+
+class GeoposeModel(nn.Module):
+    """Encoder, decoder and heads built from a :class:`ModelConfig`.
+
+    ``pretrained``: ``True`` for timm's pretrained encoder weights (needs a network
+    connection or timm's cache), or a path to a local encoder weights file.
+    """
+
+    def __init__(self, config: ModelConfig, pretrained: bool | str | Path = False) -> None:
+        super().__init__()
+        if len({h.kind for h in config.heads}) != len(config.heads):
+            raise UsageError("model config: each head kind may appear once")
+        _check_head_order(config.heads)
+        self.config = config
+        self.encoder = TimmEncoder(config.encoder, pretrained)
+        self.decoder = DECODERS[config.decoder.kind](
+            self.encoder.channels, self.encoder.strides, config.decoder
+        )
+        self.spec = FeatureSpec(
+            encoder_channels=tuple(self.encoder.channels),
+            encoder_strides=tuple(self.encoder.strides),
+            decoder_channels=self.decoder.out_channels,
+            decoder_stride=self.decoder.out_stride,
+        )
+        self.heads = nn.ModuleDict({h.kind: HEADS[h.kind](h, self.spec) for h in config.heads})
+
+    def forward(self, image: Tensor, gsd: Tensor) -> dict[str, Tensor]:
+        """Predict AGL (m), magnitude (px), scale (px/m), direction and angle (rad)."""
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"image must be B×3×H×W, got shape {tuple(image.shape)}")
+        batch = image.shape[0]
+        gsd = gsd.reshape(-1)
+        if gsd.shape[0] != batch:
+            raise ValueError(f"gsd must hold one value per image ({batch}), got {gsd.shape[0]}")
+        features = self.encoder(image)
+        inputs = HeadInputs(
+            image_size=(int(image.shape[-2]), int(image.shape[-1])),
+            features=features,
+            decoded=self.decoder(features),
+            gsd=gsd,
+            outputs={},
+        )
+        for head in self.heads.values():
+            inputs.outputs.update(head(inputs))
+        return {k: inputs.outputs[k] for k in OUTPUT_KEYS}

@@ -1,0 +1,116 @@
+"""Built-in model presets, as data.
+
+``b7-unet``, ``b6-rdtsc-unet`` and ``r34-unet`` reproduce, tensor for tensor (same
+shapes in the same order), the published 2nd-place networks and the official baseline,
+so their trained weights can be loaded through a key mapping (:mod:`geopose.models.peers`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geopose.models.config import ModelConfig
+
+_SCALE: dict[str, Any] = {"kind": "scale"}
+
+PRESETS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "tiny",
+        "description": "timm test_efficientnet UNet for tests and fast CPU runs",
+        "encoder": {"name": "test_efficientnet"},
+        "decoder": {"channels": [48, 32, 24, 16]},
+        "heads": [
+            {"kind": "dense", "hidden": [8]},
+            _SCALE,
+            {"kind": "orientation", "hidden": [64]},
+        ],
+    },
+    {
+        "name": "b0-unet",
+        "description": "EfficientNet-B0 UNet, a real CPU-friendly model",
+        "encoder": {"name": "efficientnet_b0.ra_in1k"},
+        "decoder": {"channels": [256, 128, 64, 64], "activation": "silu"},
+        "heads": [
+            {"kind": "dense", "hidden": [16], "activation": "silu"},
+            _SCALE,
+            {"kind": "orientation", "hidden": [320], "dropout": 0.2, "activation": "silu"},
+        ],
+    },
+    {
+        "name": "b7-unet",
+        "description": "2nd place EfficientNet-B7 (noisy student) UNet, stride-1 AGL head with GSD",
+        "encoder": {"name": "tf_efficientnet_b7.ns_jft_in1k"},
+        "decoder": {
+            "channels": [512, 384, 256, 192],
+            "activation": "silu",
+            "align_corners": True,
+        },
+        "heads": [
+            {
+                "kind": "dense",
+                "shared_trunk": False,
+                "post_conv": False,
+                "hidden": [128, 128],
+                "height_gsd_at": 1,
+                "dropout": 0.2,
+                "activation": "silu",
+            },
+            _SCALE,
+            {"kind": "orientation", "hidden": [640], "dropout": 0.2, "activation": "silu"},
+        ],
+    },
+    {
+        "name": "b6-rdtsc-unet",
+        "description": "2nd place EfficientNet-B6 residual-deconvolution UNet",
+        "encoder": {"name": "tf_efficientnet_b6.ns_jft_in1k", "out_indices": [1, 2, 3, 4]},
+        "decoder": {
+            "channels": [512, 384, 256],
+            "block": "residual",
+            "upsample": "rdtsc",
+            "activation": "silu",
+        },
+        "heads": [
+            {"kind": "dense", "hidden": [16], "height_gsd_at": 0, "activation": "silu"},
+            _SCALE,
+            {"kind": "orientation", "hidden": [576], "dropout": 0.2, "activation": "silu"},
+        ],
+    },
+    {
+        "name": "v2l-unet",
+        "description": "1st place style EfficientNetV2-L UNet",
+        "encoder": {"name": "tf_efficientnetv2_l.in21k_ft_in1k"},
+        "decoder": {"channels": [512, 256, 128, 64], "activation": "silu"},
+        "heads": [
+            {"kind": "dense", "hidden": [16], "activation": "silu"},
+            _SCALE,
+            {"kind": "orientation", "hidden": [640], "dropout": 0.2, "activation": "silu"},
+        ],
+    },
+    {
+        "name": "r34-unet",
+        "description": "official baseline ResNet34 UNet (no GSD input)",
+        "encoder": {"name": "resnet34.tv_in1k"},
+        "decoder": {"channels": [256, 128, 64, 32, 16], "upsample": "nearest"},
+        "heads": [
+            {"kind": "orientation"},
+            {"kind": "dense", "hidden": [], "height_gsd_at": None},
+            _SCALE,
+        ],
+    },
+)
+
+
+def builtin_configs() -> list[ModelConfig]:
+    """The built-in presets as configs."""
+    return [ModelConfig.from_dict(p) for p in PRESETS]
+
+
+def register_builtin() -> None:
+    """Register the built-in presets once (later calls do nothing)."""
+    from geopose.models import registry
+
+    if getattr(register_builtin, "_done", False):
+        return
+    register_builtin._done = True  # type: ignore[attr-defined]
+    for cfg in builtin_configs():
+        registry.register_preset(cfg)

@@ -1,0 +1,50 @@
+"""``geopose models`` prints the preset table and writes it as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from geopose.cli import main
+from geopose.models import count_parameters, create_model
+
+
+def test_models_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "models.json"
+    assert main(["models", "tiny", "r34-unet", "--size", "256", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "tiny" in text
+    assert "r34-unet" in text
+    assert "GFLOPs@256²" in text
+    rows = {r["name"]: r for r in json.loads(out.read_text())["presets"]}
+    with torch.device("meta"):
+        assert rows["r34-unet"]["params"] == count_parameters(create_model("r34-unet"))
+    assert rows["r34-unet"]["params"] == 24437540
+    assert rows["tiny"]["gflops_256"] > 0
+
+
+def test_gflops_scale_with_pixels() -> None:
+    from geopose.models import count_gflops
+
+    with torch.device("meta"):
+        model = create_model("tiny")
+    small, large = count_gflops(model, 128), count_gflops(model, 256)
+    # Pooled parts (SE blocks, the orientation MLP) do not grow with the image.
+    assert large == pytest.approx(4 * small, rel=1e-3)
+    assert large != 4 * small
+
+
+def test_unknown_preset_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "nope"]) == 2
+    assert "unknown model preset 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_all_presets_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    for name in ("tiny", "b0-unet", "b7-unet", "b6-rdtsc-unet", "v2l-unet", "r34-unet"):
+        assert name in text
