@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from geopose.conventions import angle_difference
-from geopose.transforms import Dihedral, HFlip, Rot90, Transpose, VFlip, apply_plan
+from geopose.errors import DataError
+from geopose.transforms import Affine, Dihedral, HFlip, Rot90, Transpose, VFlip, apply_plan
 
 GENERATORS = {"rot90": Rot90(1), "transpose": Transpose(), "hflip": HFlip(), "vflip": VFlip()}
 
@@ -83,8 +84,11 @@ def test_unlabelled_sample_passes(tfh):
     sample = tfh.smooth_sample(12, 16, 8, labels=False)
     for t in [*GENERATORS.values(), Dihedral(3, True)]:
         out = t(sample)
-        assert "agl" not in out and "angle" not in out and "scale" not in out
-        assert out["gsd"] == sample["gsd"] and out["id"] == sample["id"]
+        assert "agl" not in out
+        assert "angle" not in out
+        assert "scale" not in out
+        assert out["gsd"] == sample["gsd"]
+        assert out["id"] == sample["id"]
 
 
 def test_input_is_not_modified(tfh):
@@ -105,3 +109,12 @@ def test_angle_rules_on_a_known_direction(tfh):
     assert math.isclose(Transpose()(sample)["angle"], math.pi / 2)
     assert math.isclose(VFlip()(sample)["angle"], math.pi)
     assert HFlip()(sample)["angle"] == 0.0
+
+
+def test_mismatched_sizes_name_the_sample(tfh):
+    sample = tfh.smooth_sample(12, 16, 11)
+    sample["agl"] = sample["agl"][:, :10]
+    with pytest.raises(DataError, match="TST_11: image and AGL sizes differ"):
+        Rot90(1)(sample)
+    with pytest.raises(DataError, match="TST_11"):
+        Affine(10)(sample)

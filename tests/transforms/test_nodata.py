@@ -65,15 +65,18 @@ def test_nodata_footprint_of_one_pixel(rotate, zoom, shift):
 def test_outside_is_nodata_and_fill_colour():
     sample = _constant_sample()
     out = Crop(-3, -2, 10, 12, fill=(1, 2, 3))(sample)
-    assert np.isnan(out["agl"][:3]).all() and np.isnan(out["agl"][:, :2]).all()
-    assert (out["image"][:3] == (1, 2, 3)).all() and (out["image"][:, :2] == (1, 2, 3)).all()
+    assert np.isnan(out["agl"][:3]).all()
+    assert np.isnan(out["agl"][:, :2]).all()
+    assert (out["image"][:3] == (1, 2, 3)).all()
+    assert (out["image"][:, :2] == (1, 2, 3)).all()
     np.testing.assert_array_equal(out["image"][3:, 2:], sample["image"][:7, :10])
     np.testing.assert_array_equal(out["agl"][3:, 2:], sample["agl"][:7, :10])
 
 
 def test_crop_entirely_outside():
     out = Crop(100, 100, 8, 6, fill=(9, 9, 9))(_constant_sample())
-    assert out["agl"].shape == (8, 6) and np.isnan(out["agl"]).all()
+    assert out["agl"].shape == (8, 6)
+    assert np.isnan(out["agl"]).all()
     assert (out["image"] == 9).all()
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from geopose.errors import DataError
+
 Sample = dict[str, Any]
 
 #: Keys holding per-pixel arrays that geometric transforms move.
@@ -29,10 +31,11 @@ def image_hw(sample: Sample) -> tuple[int, int]:
 
 
 def check_pixel_shapes(sample: Sample) -> None:
-    """Raise ValueError unless image and AGL (those present) have matching H×W."""
+    """Raise DataError (naming the sample id) unless image and AGL have matching H×W."""
     shapes = {k: np.shape(sample[k])[:2] for k in PIXEL_KEYS if k in sample}
     if len(set(shapes.values())) > 1:
-        raise ValueError(f"sample arrays disagree in size: {shapes}")
+        sizes = ", ".join(f"{k} {h}×{w}" for k, (h, w) in shapes.items())
+        raise DataError(str(sample.get("id", "<sample>")), f"image and AGL sizes differ: {sizes}")
 
 
 def with_arrays(sample: Sample, **arrays: NDArray[Any] | float) -> Sample:
