@@ -92,3 +92,17 @@ def test_resize_shrink_marks_only_touched_blocks():
     np.testing.assert_array_equal(np.isnan(out), np.isnan(blocks))
     ok = np.isfinite(blocks)
     np.testing.assert_allclose(out[ok], blocks[ok], rtol=1e-5)
+
+
+@pytest.mark.parametrize(("rotate", "zoom", "inside"), [(10, 1.6, True), (10, 0.7, False)])
+def test_agl_without_nodata(rotate, zoom, inside):
+    """Hole-free AGL: exact values inside; no-data only where the source ends."""
+    agl = np.full((H, W), 4.5, dtype=np.float32)
+    sample = {"image": np.zeros((H, W, 3), np.uint8), "agl": agl, "gsd": 0.5}
+    out = Affine(rotate, zoom)(sample)["agl"]
+    ok = np.isfinite(out)
+    np.testing.assert_allclose(out[ok], 4.5, atol=1e-5)
+    assert ok.all() == inside
+    if not inside:
+        assert np.isnan(out[0, 0])
+        assert ok[H // 2, W // 2]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from geopose.transforms import Photometric, coarse_dropout
+from geopose.transforms.haze import Haze
 
 
 def test_labels_unchanged(tfh):
@@ -58,3 +59,21 @@ def test_seeded(tfh):
     a = Photometric(steps, rng=5)(sample)["image"]
     b = Photometric(steps, rng=5)(sample)["image"]
     np.testing.assert_array_equal(a, b)
+
+
+def test_haze_whitens_smoothly_and_keeps_labels(tfh):
+    sample = tfh.smooth_sample(64, 64, 2)
+    out = Photometric([Haze(fog_coef_range=(0.4, 0.5), p=1.0)], rng=0)(sample)
+    before = sample["image"].astype(int)
+    after = out["image"].astype(int)
+    assert (after >= before - 1).all()  # only towards white
+    assert (after - before).mean() > 5
+    # opacity never exceeds the coefficient: out <= img + 0.5 (255 - img)
+    assert (after <= before + 0.5 * (255 - before) + 1).all()
+    np.testing.assert_array_equal(out["agl"], sample["agl"])
+    assert out["angle"] == sample["angle"]
+
+
+def test_haze_rejects_bad_range():
+    with pytest.raises(ValueError, match="fog_coef_range"):
+        Haze(fog_coef_range=(0.5, 1.5))

@@ -8,7 +8,8 @@ image (and mark AGL no-data under dropout holes).
 Deterministic: :class:`Rot90`, :class:`Transpose`, :class:`HFlip`, :class:`VFlip`,
 :class:`Dihedral`, :class:`Affine`, :class:`Crop`, :class:`Resize`.
 Random (explicit seeded generator): :class:`RandomD4`, :class:`RandomAffine`,
-:class:`RandomSizedCrop`, :class:`RandomHeightScale`, :class:`Photometric`.
+:class:`RandomSizedCrop`, :class:`RandomHeightScale`, :class:`Photometric` (with
+:class:`Haze`, a fast fog).
 Composition: :class:`Chain` (geometric steps fused into one warp), :class:`Compose`.
 Levels: :data:`LEVELS`, :func:`build_augmentation`.
 """
@@ -19,6 +20,7 @@ from geopose.transforms.base import GeometricTransform
 from geopose.transforms.chain import Chain, Compose, Transform
 from geopose.transforms.crop import Crop
 from geopose.transforms.d4 import Dihedral, HFlip, Rot90, Transpose, VFlip
+from geopose.transforms.haze import Haze
 from geopose.transforms.height import RandomHeightScale
 from geopose.transforms.levels import LEVELS, build_augmentation, coarse_dropout
 from geopose.transforms.photometric import Photometric
@@ -39,6 +41,7 @@ __all__ = [
     "Dihedral",
     "GeometricTransform",
     "HFlip",
+    "Haze",
     "Photometric",
     "RandomAffine",
     "RandomD4",

@@ -65,7 +65,9 @@ def update_labels(sample: Sample, plan: WarpPlan) -> Sample:
 def warp_image(
     image: NDArray[np.uint8], plan: WarpPlan, fill: tuple[int, int, int] = DEFAULT_FILL
 ) -> NDArray[np.uint8]:
-    """Warp an H×W×C image bilinearly; area from outside the source gets ``fill``."""
+    """Warp an H×W×C image bilinearly; area from outside the source gets ``fill``.
+
+    Whole-pixel maps (D4 elements, crops) copy pixels exactly."""
     h, w = plan.out_hw
     shifted = _slice_if_shift(image, plan)
     if shifted is not None:
@@ -76,7 +78,7 @@ def warp_image(
         return np.broadcast_to(colour[: image.shape[2]], (h, w, image.shape[2])).copy()
     src, m = _crop_to_box(image, plan, box)
     border = tuple(float(v) for v in fill)
-    return _warp(src, m, (h, w), border)
+    return _warp(src, m, (h, w), border, exact=is_whole_pixel(plan))
 
 
 def warp_agl(agl: NDArray[np.floating[Any]], plan: WarpPlan) -> NDArray[np.float32]:
@@ -88,25 +90,53 @@ def warp_agl(agl: NDArray[np.floating[Any]], plan: WarpPlan) -> NDArray[np.float
     box = source_box(plan)
     if box is None:
         return np.full((h, w), np.nan, dtype=np.float32)
-    src, m = _crop_to_box(agl, plan, box)
-    pair = np.empty((*src.shape[:2], 2), dtype=np.float32)
+    src, m = _crop_to_box(np.asarray(agl, dtype=np.float32), plan, box)
+    if is_whole_pixel(plan):  # nearest neighbour is exact here; NaN is copied as is
+        return _warp(src, m, (h, w), (float("nan"),), exact=True)
     invalid = ~np.isfinite(src)
-    pair[..., 0] = src
-    pair[..., 0][invalid] = 0.0
-    pair[..., 1] = invalid
-    warped = _warp(pair, m, (h, w), (0.0, 1.0, 0.0, 0.0))
-    result: NDArray[np.float32] = warped[..., 0].copy()
-    result[warped[..., 1] > 0.0] = np.nan
-    return result
+    if not invalid.any() and reads_inside(plan):
+        return _warp(src, m, (h, w), (0.0,))
+    np.copyto(src, np.float32(0.0), where=invalid)  # src is our own copy
+    warped = _warp(src, m, (h, w), (0.0,))
+    # The indicator in uint16 (65535 = invalid): the smallest bilinear weight OpenCV
+    # uses (1/1024) still leaves it above 0, so every contributing pixel counts.
+    indicator = np.multiply(invalid, 65535, dtype=np.uint16)
+    touched = _warp(indicator, m, (h, w), (65535.0,)) > 0
+    np.copyto(warped, np.float32(np.nan), where=touched)
+    return warped
+
+
+def is_whole_pixel(plan: WarpPlan) -> bool:
+    """True if the plan sends pixel centres onto pixel centres (integer matrix)."""
+    return bool(np.array_equal(plan.matrix[:2], np.round(plan.matrix[:2])))
+
+
+def reads_inside(plan: WarpPlan) -> bool:
+    """True if every output pixel's source position lies within the source's pixel
+    centres, so bilinear interpolation never reaches outside it."""
+    h, w = plan.out_hw
+    src = _corner_sources(plan, h, w)
+    in_h, in_w = plan.in_hw
+    eps = 1e-6
+    return bool(
+        src[:, 0].min() >= -eps
+        and src[:, 1].min() >= -eps
+        and src[:, 0].max() <= in_w - 1 + eps
+        and src[:, 1].max() <= in_h - 1 + eps
+    )
+
+
+def _corner_sources(plan: WarpPlan, h: int, w: int) -> NDArray[np.float64]:
+    """Source (x, y) of the output's four corner pixel centres."""
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float)
+    return corners @ np.linalg.inv(plan.matrix).T
 
 
 def source_box(plan: WarpPlan) -> tuple[int, int, int, int] | None:
     """Source pixels (y0, y1, x0, x1), end-exclusive, that the output can read, clipped
     to the source; None if the output reads nothing inside the source."""
     h, w = plan.out_hw
-    inv = np.linalg.inv(plan.matrix)
-    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float)
-    src = corners @ inv.T
+    src = _corner_sources(plan, h, w)
     x0 = max(math.floor(src[:, 0].min()) - _MARGIN, 0)
     y0 = max(math.floor(src[:, 1].min()) - _MARGIN, 0)
     x1 = min(math.floor(src[:, 0].max()) + 2 + _MARGIN, plan.in_hw[1])
@@ -119,9 +149,9 @@ def source_box(plan: WarpPlan) -> tuple[int, int, int, int] | None:
 def _crop_to_box(
     array: NDArray[Any], plan: WarpPlan, box: tuple[int, int, int, int]
 ) -> tuple[NDArray[Any], NDArray[np.float64]]:
-    """The source cut to ``box`` (contiguous) and the 2×3 matrix that maps it."""
+    """A copy of the source cut to ``box`` and the 2×3 matrix that maps it."""
     y0, y1, x0, x1 = box
-    src = np.ascontiguousarray(array[y0:y1, x0:x1])
+    src = np.array(array[y0:y1, x0:x1], copy=True, order="C")
     return src, (plan.matrix @ translation(x0, y0))[:2]
 
 
@@ -130,13 +160,15 @@ def _warp(
     m: NDArray[np.float64],
     out_hw: tuple[int, int],
     border: tuple[float, ...],
+    exact: bool = False,
 ) -> NDArray[Any]:
+    """cv2.warpAffine: bilinear, or nearest when ``exact`` (whole-pixel maps)."""
     h, w = out_hw
     return cv2.warpAffine(
         src,
         m,
         (w, h),
-        flags=cv2.INTER_LINEAR,
+        flags=cv2.INTER_NEAREST if exact else cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=border,
     )
