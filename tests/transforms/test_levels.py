@@ -79,3 +79,15 @@ def test_height_scale_option(tfh):
     out = build_augmentation("none", None, rng=0, height_scale=(2.0, 2.0))(sample)
     assert math.isclose(out["scale"], sample["scale"] / 2)
     np.testing.assert_allclose(out["agl"], sample["agl"] * 2)
+
+
+@pytest.mark.parametrize("level", ["medium", "hard"])
+def test_input_sample_is_never_modified(level, tfh):
+    sample = tfh.smooth_sample(64, 64, 4)
+    image, agl = sample["image"].copy(), sample["agl"].copy()
+    aug = build_augmentation(level, None, rng=5, height_scale=(0.5, 2.0))
+    for _ in range(10):
+        out = aug(sample)
+        out["image"][...] = 0
+    np.testing.assert_array_equal(sample["image"], image)
+    np.testing.assert_array_equal(sample["agl"], agl)

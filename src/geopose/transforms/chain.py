@@ -53,6 +53,7 @@ class Compose:
         return f"Compose({self.transforms!r})"
 
     def __call__(self, sample: Sample) -> Sample:
+        sample = dict(sample)  # a new dict even when there is nothing to do
         for t in self.transforms:
             sample = t(sample)
         return sample
