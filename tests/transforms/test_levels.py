@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 
@@ -91,3 +92,22 @@ def test_input_sample_is_never_modified(level, tfh):
         out["image"][...] = 0
     np.testing.assert_array_equal(sample["image"], image)
     np.testing.assert_array_equal(sample["agl"], agl)
+
+
+@pytest.mark.parametrize("level", ["d4", "light", "medium", "hard"])
+@pytest.mark.parametrize("seed", range(3))
+def test_level_draws_pass_the_vector_field_check(level, seed, tfh):
+    """Replay a level's geometric draw (a copy of its Chain with the same generator
+    state) to learn the pixel map; the labels it produced must move the flow field
+    exactly as moving v as an image does."""
+    sample = tfh.smooth_sample(120, 120, seed, period=40)
+    aug = build_augmentation(level, 48, rng=seed)
+    chain = aug.transforms[0]
+    plan = copy.deepcopy(chain).plan((120, 120))
+    out = aug(sample)
+    det = abs(np.linalg.det(plan.matrix[:2, :2]))
+    assert math.isclose(out["gsd"], sample["gsd"] / math.sqrt(det), rel_tol=1e-9)
+    want = tfh.warp_flow_reference(tfh.sample_flow(sample), plan.matrix, (48, 48))
+    err, count = tfh.relative_flow_error(tfh.sample_flow(out), want)
+    assert count > 100  # dropout holes (up to 128 px) may cover much of a 48 px crop
+    assert err <= 0.05
