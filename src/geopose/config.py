@@ -117,6 +117,10 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between last.safetensors saves
     top_k: int = 3
     deterministic: bool = False
+    sync_bn: bool = True  # convert BatchNorm to SyncBatchNorm under DDP on CUDA
+    time_limit_s: float | None = None  # stop cleanly (checkpoints saved) after this much time
+    stop_after_steps: int | None = None  # save and stop at this step, as if killed (tests)
+    log_every: int = 10  # optimizer steps between TensorBoard scalars
 
 
 @dataclass
@@ -243,6 +247,12 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.max_steps: must be positive, got {config.train.max_steps}")
     if config.train.epochs < 0:
         raise ConfigError(f"train.epochs: must be ≥ 0, got {config.train.epochs}")
+    for key in ("checkpoint_every", "stop_after_steps", "time_limit_s"):
+        value = getattr(config.train, key)
+        if value is not None and not value > 0:
+            raise ConfigError(f"train.{key}: must be positive or null, got {value}")
+    if config.train.workers < 0:
+        raise ConfigError(f"train.workers: must be ≥ 0, got {config.train.workers}")
     if config.train.ema is not None and not 0 < config.train.ema < 1:
         raise ConfigError(f"train.ema: a decay in (0, 1), got {config.train.ema}")
 

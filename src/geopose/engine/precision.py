@@ -1,8 +1,10 @@
 """Mixed precision chosen once per run: one autocast context and one grad scaler.
 
 ``auto`` means bf16 on a CUDA GPU that supports it and fp32 everywhere else (on CPU,
-bf16 is on request only). fp16 is CUDA-only and always pairs with a GradScaler, whose
-skipped steps are what keeps fp16 from writing inf/NaN into the weights. Losses, the
+bf16 is on request only). fp16 always pairs with a GradScaler, whose skipped steps are
+what keeps fp16 from writing inf/NaN into the weights. fp16 is meant for CUDA; it is
+also allowed on CPU (torch has CPU fp16 autocast and ``GradScaler("cpu")``) — slow
+there, but it lets the fp16 code paths be tested on machines without a GPU. Losses, the
 scale head and the metric leave autocast and compute in fp32 regardless.
 """
 
@@ -27,8 +29,8 @@ def resolve_precision(requested: str, device: torch.device) -> str:
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return "bf16"
         return "fp32"
-    if requested == "fp16" and device.type != "cuda":
-        raise UsageError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+    if requested == "fp16" and not torch.amp.is_autocast_available(device.type):
+        raise UsageError(f"precision fp16: no fp16 autocast on {device.type}; use bf16 or fp32")
     return requested
 
 
