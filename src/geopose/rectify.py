@@ -106,11 +106,8 @@ def rectify(
     occluded = occlusion_mask(~reached, max_hole)
     holes = ~reached & ~occluded
 
-    out_img = np.empty_like(img)
-    out_img[...] = fill
-    out_agl = np.full(heights.shape, np.nan, dtype=np.float32)
-    out_img[reached] = img.reshape(-1, *img.shape[2:])[winners[reached]]
-    out_agl[reached] = heights.ravel()[winners[reached]]
+    out_img = _gather_pixels(img, winners, fill)
+    out_agl = np.append(heights.ravel(), np.float32(np.nan))[winners].reshape(heights.shape)
     unfilled = fill_holes(out_img, out_agl, reached, holes)
     return RectifyResult(
         image=out_img, agl=out_agl, occluded=occluded | unfilled, filled=holes & ~unfilled
@@ -148,6 +145,22 @@ def _fill_value(
         if np.any(fill < info.min) or np.any(fill > info.max):
             raise ValueError(f"fill_color {fill_color} does not fit {img.dtype}")
     return fill.astype(img.dtype)
+
+
+def _gather_pixels(
+    img: NDArray[np.generic], winners: NDArray[np.int64], fill: NDArray[np.generic]
+) -> NDArray[np.generic]:
+    """Pixel ``winners[r, c]`` of ``img`` at (r, c); ``fill`` where ``winners`` is −1.
+
+    Each pixel's channels are viewed as one opaque item so one ``take`` moves them all;
+    the fill pixel is appended last, so index −1 picks it.
+    """
+    n = winners.size
+    pixels = np.ascontiguousarray(img).reshape(n, -1)
+    table = np.concatenate([pixels, np.broadcast_to(fill, pixels.shape[1:])[None]])
+    items = table.view(np.dtype((np.void, table.shape[1] * table.itemsize))).ravel()
+    out = np.take(items, winners.ravel())
+    return out.view(img.dtype).reshape(img.shape)
 
 
 def flow_targets(
@@ -198,16 +211,27 @@ def scatter_taller_wins(agl: NDArray[np.float32], scale: float, angle: float) ->
     return winners.reshape(agl.shape)
 
 
-def _window_sums(mask: NDArray[np.bool_], size: int) -> NDArray[np.int64]:
-    """Sum of ``mask`` over every ``size``×``size`` window fully inside it (anchor top-left)."""
-    integral = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
-    integral[1:, 1:] = mask.cumsum(0).cumsum(1)
-    return (
-        integral[size:, size:]
-        - integral[:-size, size:]
-        - integral[size:, :-size]
-        + integral[:-size, :-size]
-    )
+def _all_runs(mask: NDArray[np.bool_], size: int, axis: int) -> NDArray[np.bool_]:
+    """``out[i] = all(mask[i : i + size])`` along ``axis`` (length n − size + 1)."""
+    n = mask.shape[axis]
+
+    def part(k: int) -> NDArray[np.bool_]:
+        index: list[slice] = [slice(None)] * mask.ndim
+        index[axis] = slice(k, n - size + 1 + k)
+        return mask[tuple(index)]
+
+    out = part(0).copy()
+    for k in range(1, size):
+        out &= part(k)
+    return out
+
+
+def _any_covering(anchors: NDArray[np.bool_], size: int, axis: int) -> NDArray[np.bool_]:
+    """``out[r] = any(anchors[r − size + 1 : r + 1])`` along ``axis`` (length n + size − 1)."""
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (size - 1, size - 1)
+    padded = np.pad(anchors, pad)
+    return _all_runs(~padded, size, axis) ^ True
 
 
 def occlusion_mask(unreached: NDArray[np.bool_], max_hole: int) -> NDArray[np.bool_]:
@@ -221,10 +245,10 @@ def occlusion_mask(unreached: NDArray[np.bool_], max_hole: int) -> NDArray[np.bo
     h, w = unreached.shape
     if size > h or size > w:
         return np.zeros((h, w), dtype=bool)
-    full = _window_sums(unreached, size) == size * size  # anchor (i, j): top-left corner
-    # Pixel r lies in the windows anchored at r − size + 1 … r: pad so that index r of
-    # the padded array is anchor r − size + 1, and sum size anchors from there.
-    covered = _window_sums(np.pad(full, size - 1), size) > 0
+    # full[i, j]: the window with top-left corner (i, j) is all unreached (separable).
+    full = _all_runs(_all_runs(unreached, size, 0), size, 1)
+    # Pixel (r, c) lies in the windows with corners r − size + 1 … r, c − size + 1 … c.
+    covered = _any_covering(_any_covering(full, size, 0), size, 1)
     return covered & unreached
 
 
