@@ -34,7 +34,7 @@ def ensure_torchvision() -> bool:
     """
     global _library
     try:
-        import torchvision  # noqa: F401
+        import torchvision
     except ModuleNotFoundError:
         return False
     except RuntimeError as err:

@@ -17,7 +17,7 @@ from geopose import __version__
 from geopose.errors import EXIT_ABORTED, EXIT_USAGE, GeoposeError
 
 #: Verb modules under geopose.commands, in the order ``--help`` lists them.
-VERBS: tuple[str, ...] = ()
+VERBS: tuple[str, ...] = ("synth",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"geopose {args.verb}: interrupted", file=sys.stderr)
         return EXIT_ABORTED
-    except Exception as err:  # noqa: BLE001 - one line for the user, traceback with --debug
+    except Exception as err:
         if args.debug:
             raise
         print(f"geopose {args.verb}: error: {type(err).__name__}: {err}", file=sys.stderr)

@@ -61,14 +61,20 @@ def smooth_noise(
 
 
 def top_albedo(
-    r: Raster, buildings: NDArray[np.float64], trees: NDArray[np.float64], lawn: float,
+    r: Raster,
+    buildings: NDArray[np.float64],
+    trees: NDArray[np.float64],
+    lawn: float,
     rng: np.random.Generator,
 ) -> NDArray[np.float32]:
     """H×W×3 reflectance (0–1) of the top surface of every window cell."""
     shape = r.height.shape
     metre = 1.0 / r.gsd
     patches = smooth_noise(rng, shape, 12 * metre)
-    grain = smooth_noise(rng, shape, 1.2 * metre) * 0.5 + rng.standard_normal(shape).astype(np.float32) * 0.5
+    grain = (
+        smooth_noise(rng, shape, 1.2 * metre) * 0.5
+        + rng.standard_normal(shape).astype(np.float32) * 0.5
+    )
     palette = np.zeros((256, 3), np.float32)
     for cover, rgb in _GROUND.items():
         palette[cover] = rgb
@@ -97,15 +103,19 @@ def top_light(r: Raster, shade: NDArray[np.float32], sun: Sun) -> NDArray[np.flo
     gy[steep] = 0
     s = sun.vector()
     lambert = (-gx * s[0] - gy * s[1] + s[2]) / np.sqrt(1 + gx * gx + gy * gy)
-    lit = (shade <= r.height + 0.05).astype(np.float32)
-    lit = cv2.GaussianBlur(lit, (0, 0), 0.7)  # penumbra
+    hard = (shade <= r.height + 0.05).astype(np.float32)
+    lit = np.asarray(cv2.GaussianBlur(hard, (0, 0), 0.7), np.float32)  # penumbra
     direct = np.clip(lambert, 0, None) * lit
     return SKY[None, None, :] + direct[..., None] * SUN[None, None, :]
 
 
 def facades(
-    r: Raster, buildings: NDArray[np.float64], foot: NDArray[np.int64], z: NDArray[np.float32],
-    shade: NDArray[np.float32], sun: Sun,
+    r: Raster,
+    buildings: NDArray[np.float64],
+    foot: NDArray[np.int64],
+    z: NDArray[np.float32],
+    shade: NDArray[np.float32],
+    sun: Sun,
 ) -> NDArray[np.float32]:
     """Colours (N×3) of facade points at window cells ``foot`` (flat) and heights ``z`` (m)."""
     bid = r.building.ravel()[foot] - 1
@@ -131,13 +141,11 @@ def facades(
     return colour
 
 
-def finish(
-    rgb: NDArray[np.float32], rng: np.random.Generator, haze: float
-) -> NDArray[np.uint8]:
+def finish(rgb: NDArray[np.float32], rng: np.random.Generator, haze: float) -> NDArray[np.uint8]:
     """Haze (0–1 mix towards bright sky), mild optical blur and sensor noise → uint8 RGB."""
     if haze > 0:
         rgb = rgb * (1 - haze) + haze * np.array([0.78, 0.8, 0.84], np.float32)
-    rgb = cv2.GaussianBlur(rgb, (0, 0), 0.6)
+    rgb = np.asarray(cv2.GaussianBlur(rgb, (0, 0), 0.6), np.float32)
     rgb += rng.standard_normal(rgb.shape).astype(np.float32) * 0.012
     rgb = np.sqrt(np.clip(rgb, 0, 1))  # display gamma
     return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)

@@ -56,7 +56,10 @@ def damage_agl(
         holes = np.zeros(out.shape, np.uint8)
         for _ in range(count):
             centre = (int(rng.integers(cols)), int(rng.integers(rows)))
-            axes = (int(rng.integers(3, max(4, cols // 12))), int(rng.integers(3, max(4, rows // 12))))
+            axes = (
+                int(rng.integers(3, max(4, cols // 12))),
+                int(rng.integers(3, max(4, rows // 12))),
+            )
             cv2.ellipse(holes, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
         out[holes > 0] = np.nan
     return out

@@ -56,7 +56,7 @@ def rasterize(
         if _overlaps(poly, box):
             cv2.fillPoly(ground, [_pixels(poly, origin, gsd)], int(cover), cv2.LINE_8, _SHIFT)
     building = np.zeros(shape, np.int32)
-    for i, (ring, hole) in enumerate(zip(scene.rings, scene.holes)):
+    for i, (ring, hole) in enumerate(zip(scene.rings, scene.holes, strict=False)):
         if _overlaps(ring, box):
             cv2.fillPoly(building, [_pixels(ring, origin, gsd)], i + 1, cv2.LINE_8, _SHIFT)
             if hole is not None:

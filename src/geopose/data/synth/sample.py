@@ -104,8 +104,15 @@ def _without(r: Raster, scene: Scene, drop: NDArray[np.bool_]) -> Raster:
 
 
 def _image(
-    r: Raster, scene: Scene, preset: CityPreset, view: View, win: Window, size: int,
-    hmax: float, rng: np.random.Generator, haze: float,
+    r: Raster,
+    scene: Scene,
+    preset: CityPreset,
+    view: View,
+    win: Window,
+    size: int,
+    hmax: float,
+    rng: np.random.Generator,
+    haze: float,
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """The tile's RGB and the AGL this raster shows (m)."""
     buildings, trees = scene.building_table(), scene.tree_table()

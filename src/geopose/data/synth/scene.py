@@ -9,6 +9,7 @@ can rasterise it (:mod:`geopose.data.synth.rasterize`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -91,7 +92,8 @@ class _Builder:
 
     # ------------------------------------------------------------------ primitives
     def u(self, r: tuple[float, float]) -> float:
-        return float(self.rng.uniform(r[0], r[1]))
+        """Uniform in [low, high]; an interval reversed by rounding collapses to low."""
+        return float(self.rng.uniform(r[0], max(r[0], r[1])))
 
     def colour(self, palette: tuple[tuple[int, int, int], ...], jitter: float) -> list[float]:
         base = np.asarray(palette[int(self.rng.integers(len(palette)))], dtype=np.float64) / 255
@@ -164,9 +166,11 @@ class _Builder:
         # Work in (a along the long side, b across); rows of lots face both long streets.
         a0, a1, b0, b1 = (u0, u1, v0, v1) if long_u else (v0, v1, u0, u1)
         depth = b1 - b0
-        rows = [(b0, b0 + depth / 2, True), (b0 + depth / 2, b1, False)] if depth > 24 else [
-            (b0, b1, True)
-        ]
+        rows = (
+            [(b0, b0 + depth / 2, True), (b0 + depth / 2, b1, False)]
+            if depth > 24
+            else [(b0, b1, True)]
+        )
         for r0, r1, front_low in rows:
             a = a0
             while a1 - a > self.p.lot_width[0]:
@@ -174,7 +178,9 @@ class _Builder:
                 self.lot(a, a + w, r0, r1, front_low, long_u)
                 a += w
 
-    def lot(self, a0: float, a1: float, b0: float, b1: float, front_low: bool, long_u: bool) -> None:
+    def lot(
+        self, a0: float, a1: float, b0: float, b1: float, front_low: bool, long_u: bool
+    ) -> None:
         def rect(p0: float, p1: float, q0: float, q1: float) -> Poly:
             return self.f.rect(p0, p1, q0, q1) if long_u else self.f.rect(q0, q1, p0, p1)
 
@@ -225,9 +231,10 @@ class _Builder:
         n = int(self.rng.integers(1, 4))
         cuts = np.sort(self.rng.uniform(0.3, 0.7, n - 1)) if n > 1 else np.array([])
         edges = [0.0, *cuts.tolist(), 1.0]
+        spans = list(itertools.pairwise(edges))
         if (u1 - u0) >= (v1 - v0):
-            return [(u0 + (u1 - u0) * a, u0 + (u1 - u0) * b, v0, v1) for a, b in zip(edges, edges[1:])]
-        return [(u0, u1, v0 + (v1 - v0) * a, v0 + (v1 - v0) * b) for a, b in zip(edges, edges[1:])]
+            return [(u0 + (u1 - u0) * a, u0 + (u1 - u0) * b, v0, v1) for a, b in spans]
+        return [(u0, u1, v0 + (v1 - v0) * a, v0 + (v1 - v0) * b) for a, b in spans]
 
     def _commercial(self, u0: float, u1: float, v0: float, v1: float) -> None:
         self.scene.ground.append((self.f.rect(u0, u1, v0, v1), PARKING))
@@ -260,7 +267,9 @@ class _Builder:
                 return
             a = self.u((p0 + 2, p1 - 2 - w))
             b = self.u((q0 + 2, q1 - 2 - d))
-            self.building(self.f.rect(a, a + w, b, b + d), min(h + self.u((1.5, 4.0)), self.p.max_agl))
+            self.building(
+                self.f.rect(a, a + w, b, b + d), min(h + self.u((1.5, 4.0)), self.p.max_agl)
+            )
 
     def _downtown(self, u0: float, u1: float, v0: float, v1: float) -> None:
         self.scene.ground.append((self.f.rect(u0, u1, v0, v1), CONCRETE))

@@ -42,7 +42,9 @@ def draw_view(
 ) -> View:
     """A random view of ``preset``'s city; given values (m/px, rad, rad) are kept as they are."""
     weights = np.asarray([w for *_, w in preset.passes], dtype=np.float64)
-    pass_angle, pass_elev, _ = preset.passes[int(rng.choice(len(weights), p=weights / weights.sum()))]
+    pass_angle, pass_elev, _ = preset.passes[
+        int(rng.choice(len(weights), p=weights / weights.sum()))
+    ]
     drawn_gsd = float(rng.uniform(*preset.gsd))
     drawn_angle = math.radians(pass_angle + rng.normal(0, preset.angle_jitter))
     elev = pass_elev + rng.normal(0, preset.elevation_jitter)
