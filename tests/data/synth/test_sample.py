@@ -17,11 +17,15 @@ CITIES = ("ARG", "ATL", "JAX", "OMA")
 def test_sample_contract() -> None:
     s = generate_sample("JAX", 5, size=96)
     assert set(s) == {"image", "agl", "gsd", "scale", "angle", "city", "id"}
-    assert s["image"].dtype == np.uint8 and s["image"].shape == (96, 96, 3)
-    assert s["agl"].dtype == np.float32 and s["agl"].shape == (96, 96)
-    assert np.isfinite(s["agl"]).all() and (s["agl"] >= 0).all()
+    assert s["image"].dtype == np.uint8
+    assert s["image"].shape == (96, 96, 3)
+    assert s["agl"].dtype == np.float32
+    assert s["agl"].shape == (96, 96)
+    assert np.isfinite(s["agl"]).all()
+    assert (s["agl"] >= 0).all()
     assert 0 <= s["angle"] < 2 * math.pi
-    assert s["city"] == "JAX" and s["id"] == "JAX_5"
+    assert s["city"] == "JAX"
+    assert s["id"] == "JAX_5"
     assert s["image"].std() > 5  # an actual picture, not a flat fill
 
 
@@ -115,7 +119,8 @@ def test_label_flaws() -> None:
     flawed = generate_sample("ATL", 8, size=128, flaws=LabelFlaws(nodata_patches=60, speckle=0.02))
     np.testing.assert_array_equal(clean["image"], flawed["image"])  # RGB untouched
     holes = np.isnan(flawed["agl"])
-    assert holes.any() and not holes.all()
+    assert holes.any()
+    assert not holes.all()
     changed = ~holes & (flawed["agl"] != clean["agl"])
     assert 0.005 < changed.mean() < 0.05  # speckle on about 2 % of the pixels
     assert (np.nan_to_num(flawed["agl"]) >= 0).all()
