@@ -30,6 +30,10 @@ _GROUND = {
     LAWN: (0.27, 0.37, 0.17),
 }
 _SOIL = (0.47, 0.40, 0.30)
+_SOIL_CLASS = 7  # open ground that is not grass
+_N_COVERS = 8  # material indices reserved for ground covers
+_LEVELS = 4096  # linear levels quantised before the gamma lookup
+_GAMMA = (np.sqrt(np.arange(_LEVELS) / (_LEVELS - 1)) * 255 + 0.5).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -73,25 +77,29 @@ def top_albedo(
     patches = smooth_noise(rng, shape, 12 * metre)
     grain = (
         smooth_noise(rng, shape, 1.2 * metre) * 0.5
-        + rng.standard_normal(shape).astype(np.float32) * 0.5
+        + rng.standard_normal(shape, dtype=np.float32) * 0.5
     )
-    palette = np.zeros((256, 3), np.float32)
-    for cover, rgb in _GROUND.items():
-        palette[cover] = rgb
-    out = palette[r.ground]
-    open_ = r.ground == OPEN
-    grassy = patches > (lawn - 0.5) * -2.0  # fraction ~lawn of open ground is grass
-    out[open_ & grassy] = _GROUND[LAWN]
-    out[open_ & ~grassy] = _SOIL
-    out *= (1.0 + 0.07 * patches + 0.06 * grain)[..., None]
-    on_roof = (r.building > 0) & (r.tree == 0)
-    if buildings.size and on_roof.any():
-        roof = buildings[r.building[on_roof] - 1, 7:10].astype(np.float32)
-        out[on_roof] = roof * (1.0 + 0.04 * grain[on_roof])[:, None]
-    on_tree = r.tree > 0
-    if trees.size and on_tree.any():
-        leaf = trees[r.tree[on_tree] - 1, 4:7].astype(np.float32)
-        out[on_tree] = leaf * (0.75 + 0.25 * np.clip(1 + grain[on_tree], 0, 2))[:, None]
+    # One material index per cell: ground covers, then each building's roof, then each tree.
+    n_b, n_t = len(buildings), len(trees)
+    cover = r.ground.astype(np.int32)
+    open_ = cover == OPEN
+    cover[open_ & (patches > (lawn - 0.5) * -2.0)] = LAWN  # about `lawn` of open ground
+    cover[open_ & (cover == OPEN)] = _SOIL_CLASS
+    index = np.where(r.building > 0, r.building + (_N_COVERS - 1), cover)
+    index = np.where(r.tree > 0, r.tree + (_N_COVERS + n_b - 1), index)
+    palette = np.zeros((_N_COVERS + n_b + n_t, 3), np.float32)
+    for cls, rgb in {**_GROUND, _SOIL_CLASS: _SOIL}.items():
+        palette[cls] = rgb
+    palette[_N_COVERS : _N_COVERS + n_b] = buildings[:, 7:10] if n_b else 0
+    palette[_N_COVERS + n_b :] = trees[:, 4:7] if n_t else 0
+    amp_patch = np.zeros(len(palette), np.float32)
+    amp_patch[:_N_COVERS] = 0.07
+    amp_grain = np.full(len(palette), 0.06, np.float32)
+    amp_grain[_N_COVERS : _N_COVERS + n_b] = 0.04  # roofs: fine texture only
+    amp_grain[_N_COVERS + n_b :] = 0.25  # crowns: leafy
+    texture = 1.0 + amp_patch[index] * patches + amp_grain[index] * grain
+    out = palette[index]
+    out *= texture[..., None]
     return out
 
 
@@ -146,6 +154,8 @@ def finish(rgb: NDArray[np.float32], rng: np.random.Generator, haze: float) -> N
     if haze > 0:
         rgb = rgb * (1 - haze) + haze * np.array([0.78, 0.8, 0.84], np.float32)
     rgb = np.asarray(cv2.GaussianBlur(rgb, (0, 0), 0.6), np.float32)
-    rgb += rng.standard_normal(rgb.shape).astype(np.float32) * 0.012
-    rgb = np.sqrt(np.clip(rgb, 0, 1))  # display gamma
-    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    noise = rng.standard_normal(rgb.shape[:2], dtype=np.float32) * np.float32(0.012)
+    rgb += noise[..., None]  # luminance noise
+    np.clip(rgb, 0, 1, out=rgb)
+    rgb *= np.float32(_LEVELS - 1)
+    return _GAMMA[rgb.astype(np.uint16)]  # display gamma through a lookup table

@@ -30,6 +30,15 @@ class Raster:
     origin: tuple[float, float]  # (x0, y0) m of the window's top-left corner
     gsd: float  # m/px
 
+    def crop(self, box: tuple[int, int, int, int]) -> Raster:
+        """The part ``(r0, r1, c0, c1)`` of the window (views, not copies)."""
+        r0, r1, c0, c1 = box
+        origin = (self.origin[0] + c0 * self.gsd, self.origin[1] + r0 * self.gsd)
+        return Raster(
+            self.height[r0:r1, c0:c1], self.building[r0:r1, c0:c1], self.tree[r0:r1, c0:c1],
+            self.ground[r0:r1, c0:c1], origin, self.gsd,
+        )  # fmt: skip
+
 
 def _pixels(poly: Poly, origin: tuple[float, float], gsd: float) -> NDArray[np.int32]:
     """Metre vertices → OpenCV fixed-point pixel coordinates (pixel centres on integers)."""

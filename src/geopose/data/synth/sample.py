@@ -84,15 +84,17 @@ def _ray_box(view: View, win: Window, size: int, hmax: float) -> tuple[int, int,
 
 
 def _trace_tile(
-    height: NDArray[np.float32], view: View, win: Window, size: int, hmax: float
+    height: NDArray[np.float32],
+    box: tuple[int, int, int, int],
+    view: View,
+    win: Window,
+    size: int,
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """AGL (m) of the tile and each tile pixel's footprint as a flat window index."""
-    r0, r1, c0, c1 = _ray_box(view, win, size, hmax)
+    """AGL (m) of the tile and each tile pixel's footprint as a flat index into ``box``."""
+    r0, r1, c0, c1 = box
     agl, foot = trace(height[r0:r1, c0:c1], view.scale, view.angle)
-    rows, cols = divmod(foot, c1 - c0)
-    foot_win = (rows + r0) * win.shape[1] + (cols + c0)
     t, lft = win.top - r0, win.left - c0
-    return agl[t : t + size, lft : lft + size], foot_win[t : t + size, lft : lft + size]
+    return agl[t : t + size, lft : lft + size], foot[t : t + size, lft : lft + size]
 
 
 def _without(r: Raster, scene: Scene, drop: NDArray[np.bool_]) -> Raster:
@@ -116,17 +118,22 @@ def _image(
 ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """The tile's RGB and the AGL this raster shows (m)."""
     buildings, trees = scene.building_table(), scene.tree_table()
-    agl, foot = _trace_tile(r.height, view, win, size, hmax)
-    shade = shadow_height(r.height, view.gsd, view.sun.azimuth, view.sun.elevation)
-    top = look.top_albedo(r, buildings, trees, preset.lawn, rng)
-    top *= look.top_light(r, shade, view.sun)
-    rgb = top.reshape(-1, 3)[foot.ravel()]
+    box = _ray_box(view, win, size, hmax)
+    agl, foot = _trace_tile(r.height, box, view, win, size)
+    full_shade = shadow_height(r.height, view.gsd, view.sun.azimuth, view.sun.elevation)
+    # Only the cells that tile rays reach need a colour.
+    r0, r1, c0, c1 = box
+    seen, shade = r.crop(box), full_shade[r0:r1, c0:c1]
+    top = look.top_albedo(seen, buildings, trees, preset.lawn, rng)
+    top *= look.top_light(seen, shade, view.sun)
+    f = foot.ravel()
+    rgb = top.reshape(-1, 3)[f]
     z = agl.ravel()
-    wall = z < r.height.ravel()[foot.ravel()] - 0.05
-    on_tree = wall & (r.tree.ravel()[foot.ravel()] > 0)
+    wall = z < seen.height.ravel()[f] - 0.05
+    on_tree = wall & (seen.tree.ravel()[f] > 0)
     rgb[on_tree] *= 0.7
     on_wall = wall & ~on_tree
-    rgb[on_wall] = look.facades(r, buildings, foot.ravel()[on_wall], z[on_wall], shade, view.sun)
+    rgb[on_wall] = look.facades(seen, buildings, f[on_wall], z[on_wall], shade, view.sun)
     return look.finish(rgb.reshape(size, size, 3), rng, haze), agl
 
 
@@ -201,7 +208,7 @@ def generate_sample(
         shown = _without(raster, scene, drop)
     image, agl = _image(shown, scene, preset, view, win, size, hmax, rng, haze_mix)
     if shown is not raster:
-        agl = _trace_tile(raster.height, view, win, size, hmax)[0]
+        agl = _trace_tile(raster.height, _ray_box(view, win, size, hmax), view, win, size)[0]
     if flaws.any:
         agl = damage_agl(agl, flaws, stream(seed, key, 6))
     return {
