@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from geopose.data.synth import generate_sample
@@ -30,8 +31,11 @@ def main() -> None:
     parser.add_argument("--cities", default="ARG,ATL,JAX,OMA")
     parser.add_argument("--repeats", type=int, default=2, help="tiles per city (best is kept)")
     args = parser.parse_args()
+    cv2.setNumThreads(1)  # one core: OpenCV would otherwise use its own thread pool
     presets = load_presets()
-    report: dict[str, object] = {"size_px": args.size, "cpu_threads": os.cpu_count()}
+    report: dict[str, object] = {
+        "size_px": args.size, "cpu_count": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]
+    }  # fmt: skip
     cities: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for city in args.cities.split(","):
