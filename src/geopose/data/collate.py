@@ -23,7 +23,9 @@ Batch = dict[str, Any]
 def _label_keys(samples: Sequence[dict[str, Any]]) -> bool:
     has = ["agl" in s for s in samples]
     if any(has) and not all(has):
-        raise DataError(str(samples[0].get("id", "<batch>")), "batch mixes labelled and unlabelled samples")
+        raise DataError(
+            str(samples[0].get("id", "<batch>")), "batch mixes labelled and unlabelled samples"
+        )
     return all(has)
 
 
@@ -33,7 +35,10 @@ def collate_samples(samples: Sequence[dict[str, Any]]) -> Batch:
         raise ValueError("cannot collate an empty list of samples")
     shapes = {np.shape(s["image"]) for s in samples}
     if len(shapes) != 1:
-        raise DataError(str(samples[0].get("id", "<batch>")), f"images of different sizes in a batch: {sorted(shapes)}")
+        raise DataError(
+            str(samples[0].get("id", "<batch>")),
+            f"images of different sizes in a batch: {sorted(shapes)}",
+        )
     images = np.stack([np.asarray(s["image"], dtype=np.uint8) for s in samples])
     batch: Batch = {
         "image": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),

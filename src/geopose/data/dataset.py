@@ -36,7 +36,9 @@ def build_cache(entries: Sequence[Entry], cache: RasterCache, *, progress: bool 
     Shows a progress bar on stderr; returns how many rasters were (re)built.
     """
     before = cache.rebuilt
-    for entry in tqdm(entries, desc="decoding tiles into the cache", unit="tile", disable=not progress):
+    for entry in tqdm(
+        entries, desc="decoding tiles into the cache", unit="tile", disable=not progress
+    ):
         cache.rgb(entry.rgb)
         if entry.agl is not None:
             cache.agl(entry.agl)
@@ -75,7 +77,10 @@ class _LayoutDataset(Dataset[dict[str, Any]]):
         image = self.cache.rgb(entry.rgb)
         agl = self.cache.agl(entry.agl)  # type: ignore[arg-type]  # checked in _labels
         if agl.shape != image.shape[:2]:
-            raise DataError(entry.agl or entry.rgb, f"AGL is {agl.shape} px but the image is {image.shape[:2]} px")
+            raise DataError(
+                entry.agl or entry.rgb,
+                f"AGL is {agl.shape} px but the image is {image.shape[:2]} px",
+            )
         return {
             "image": image,
             "agl": agl,

@@ -1,0 +1,107 @@
+"""``geopose train``: train a model on a competition layout, or resume a run.
+
+    geopose train --data DIR --out RUN [--config FILE.yaml|RECIPE] [key=value ...]
+    geopose train --resume RUN [key=value ...]
+
+Under torchrun (``torchrun --nproc_per_node N -m geopose train ...``) every process runs
+this command; rank 0 writes RUN/. Exit codes: 0 finished (or stopped at the time
+limit), 2 usage error, 3 the run could not finish (e.g. repeated non-finite losses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from geopose.config import load_config
+from geopose.engine.recipes import recipe_path
+from geopose.errors import EXIT_OK, UsageError
+from geopose.io.atomic import atomic_write_text
+
+_HELP = "train a model (AGL in metres, flow angle in radians, scale in px/m) or resume a run"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` verb to the ``geopose`` command."""
+    parser = subparsers.add_parser("train", help=_HELP, description=_HELP)
+    parser.add_argument(
+        "--data", metavar="DIR", help="competition layout to train on (sets data.root)"
+    )
+    parser.add_argument(
+        "--out", metavar="RUN", help="run directory to create (config, metrics, checkpoints)"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE|RECIPE",
+        help="YAML config file, or a shipped recipe name "
+        "(tiny, b0-unet, b7-unet, b6-rdtsc-unet, v2l-unet)",
+    )
+    parser.add_argument(
+        "--resume", metavar="RUN", help="continue the run in RUN (overrides may extend it)"
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", help="also write the final figures as JSON to FILE"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, e.g. train.max_steps=100 optim.lr=3e-4 train.precision=bf16",
+    )
+    parser.set_defaults(func=run)
+
+
+def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
+    from geopose.engine.train import resume_config
+
+    overrides = list(args.overrides)
+    if args.resume:
+        if args.out or args.config:
+            raise UsageError("--resume RUN takes only key=value overrides (no --out or --config)")
+        if args.data:
+            overrides.append(f"data.root={args.data}")
+        return resume_config(args.resume, overrides), args.resume, True
+    if not args.out:
+        raise UsageError("give --out RUN (or --resume RUN)")
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    path = recipe_path(args.config) if args.config else None
+    return load_config(path, overrides), args.out, False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the verb; returns the exit code."""
+    from geopose.engine.distributed import leave_process_group
+    from geopose.engine.train import train
+
+    config, out_dir, resume = _config_and_dir(args)
+    try:
+        result = train(config, out_dir, resume=resume, progress=not args.no_progress)
+    finally:
+        leave_process_group()
+    figures = {
+        "run_dir": str(result.run_dir),
+        "step": result.step,
+        "epoch": result.epoch,
+        "stopped": result.stopped,
+        "score": result.score,
+        "best_score": result.best_score,
+        "skipped_steps": result.skipped_steps,
+        "seconds": round(result.seconds, 3),
+    }
+    print(
+        f"{result.stopped}: step {result.step}, epoch {result.epoch}, validation score "
+        f"{_fmt(result.score)} (best {_fmt(result.best_score)}), skipped steps "
+        f"{result.skipped_steps}, {result.seconds:.1f} s; run in {result.run_dir}"
+    )
+    if args.json:
+        atomic_write_text(args.json, json.dumps(figures, indent=2) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
