@@ -138,7 +138,8 @@ def train(
         trainer.close()
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy's global generator and torch (the run's model init draws here)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - libraries still draw from it
     torch.manual_seed(seed)
@@ -169,7 +170,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         else:
             torch.backends.cudnn.benchmark = True
-        _seed_everything(t.seed + self.info.rank)
+        seed_everything(t.seed + self.info.rank)
         self._build_data()
         self._build_model()
         self.optimizer = build_optimizer(self.raw_model, config.optim, self.info.world_size)
