@@ -17,9 +17,9 @@ from geopose.data.collate import batch_to_device, collate_samples
 from geopose.data.dataset import ValDataset
 from geopose.data.folds import split_ids
 from geopose.engine.train import StepStatus, TrainHooks, resume_config, seed_everything, train
+from geopose.errors import JobAborted, UsageError
 from geopose.io import open_layout
 from geopose.losses import build_loss
-from geopose.errors import JobAborted, UsageError
 from geopose.models import create_model
 
 pytestmark = pytest.mark.slow  # each test trains a model for a few steps (2-20 s here)
@@ -44,7 +44,9 @@ def test_run_trains_logs_and_checkpoints_load_into_create_model(
     config = tiny_config("train.max_steps=12", "train.top_k=2")
     result = train(config, run, hooks=TrainHooks(on_step=statuses.append), progress=False)
 
-    assert result.stopped == "finished" and result.step == 12 and result.epoch == 4
+    assert result.stopped == "finished"
+    assert result.step == 12
+    assert result.epoch == 4
     assert [s.step for s in statuses] == list(range(1, 13))
     records = _records(run)
     assert [r["step"] for r in records] == [3, 6, 9, 12]
@@ -59,7 +61,8 @@ def test_run_trains_logs_and_checkpoints_load_into_create_model(
     # Resolved config beside the run and inside every checkpoint.
     assert yaml.safe_load((run / "config.yaml").read_text()) == config_to_dict(config)
     state, saved_config, extra = load_checkpoint(run / "checkpoints" / "last.safetensors")
-    assert saved_config == config_to_dict(config) and extra["step"] == 12
+    assert saved_config == config_to_dict(config)
+    assert extra["step"] == 12
     model = create_model(saved_config["model"]["preset"])
     model.load_state_dict(state, strict=True)
 
@@ -75,7 +78,8 @@ def test_run_trains_logs_and_checkpoints_load_into_create_model(
     assert len(best) == 2
     named = sorted(float(p.stem.split("-", 2)[2]) for p in best)
     assert named == pytest.approx(sorted(scores), abs=1e-4)
-    assert (run / "tb").is_dir() and any((run / "tb").iterdir())
+    assert (run / "tb").is_dir()
+    assert any((run / "tb").iterdir())
 
 
 def _fixed_batch_loss(model: torch.nn.Module, config: Config) -> float:
@@ -99,7 +103,8 @@ def test_killed_run_resumes_to_bit_identical_weights(
     assert whole.step == 6
 
     killed = train(tiny_config(*common, "train.stop_after_steps=2"), tmp_path / "b", progress=False)
-    assert killed.stopped == "stop_after_steps" and killed.step == 2
+    assert killed.stopped == "stop_after_steps"
+    assert killed.step == 2
     resumed = train(
         resume_config(tmp_path / "b", ["train.stop_after_steps=null"]), tmp_path / "b", resume=True,
         progress=False,
@@ -122,15 +127,18 @@ def test_resume_with_more_steps_extends_a_finished_run(
     run = tmp_path / "run"
     train(tiny_config("train.max_steps=3", "schedule.warmup_steps=1"), run, progress=False)
     again = train(resume_config(run, []), run, resume=True, progress=False)
-    assert again.stopped == "already_finished" and again.step == 3
+    assert again.stopped == "already_finished"
+    assert again.step == 3
 
     lrs: list[float] = []
     longer = resume_config(run, ["train.max_steps=6"])
     result = train(longer, run, resume=True, hooks=TrainHooks(on_step=lambda s: lrs.append(s.lr)),
                    progress=False)  # fmt: skip
-    assert result.step == 6 and [r["step"] for r in _records(run)] == [3, 6]
+    assert result.step == 6
+    assert [r["step"] for r in _records(run)] == [3, 6]
     # The schedule continues from the rate it had reached and decays over the new length.
-    assert lrs == sorted(lrs, reverse=True) and len(lrs) == 3
+    assert lrs == sorted(lrs, reverse=True)
+    assert len(lrs) == 3
     with pytest.raises(UsageError, match="model"):
         resume_config(run, ["model.preset=b0-unet"])
 
@@ -150,7 +158,8 @@ def test_injected_inf_loss_skips_steps_and_keeps_weights_finite(
     run = tmp_path / "run"
     result = train(tiny_config("train.max_steps=5"), run, hooks=TrainHooks(on_loss=inject),
                    progress=False)  # fmt: skip
-    assert result.step == 5 and result.skipped_steps == 2
+    assert result.step == 5
+    assert result.skipped_steps == 2
     assert _records(run)[-1]["skipped_steps"] == 2
     for value in _weights(run / "checkpoints" / "last.safetensors").values():
         if value.is_floating_point():
@@ -173,7 +182,8 @@ def test_time_limit_stops_cleanly_with_a_validated_checkpoint(
     run = tmp_path / "run"
     result = train(tiny_config("train.max_steps=50", "train.time_limit_s=1e-6"), run,
                    progress=False)  # fmt: skip
-    assert result.stopped == "time_limit" and result.step == 1
+    assert result.stopped == "time_limit"
+    assert result.step == 1
     assert _records(run)[-1]["val"] is not None
     assert (run / "checkpoints" / "last.state.safetensors").exists()
     # The demo can resume such a run later without a time limit.
@@ -185,4 +195,6 @@ def test_time_limit_stops_cleanly_with_a_validated_checkpoint(
 def test_group_split_and_bf16_on_cpu(tiny_config: MakeConfig, tmp_path: Path) -> None:
     config = tiny_config("train.max_steps=2", "data.split=group", "train.precision=bf16")
     result = train(config, tmp_path / "run", progress=False)
-    assert result.step == 2 and result.score is not None and math.isfinite(result.score)
+    assert result.step == 2
+    assert result.score is not None
+    assert math.isfinite(result.score)
