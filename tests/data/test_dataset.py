@@ -1,0 +1,71 @@
+"""Training crops from the decoded-tile cache equal the same augmentation applied to the
+tile read straight from its files; validation tiles equal the files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from geopose.data.cache import RasterCache
+from geopose.data.dataset import TrainDataset, ValDataset, build_cache
+from geopose.io import Layout, load_sample
+from geopose.transforms import build_augmentation
+
+
+def _same(a: dict, b: dict) -> None:
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_array_equal(a["agl"], b["agl"])  # NaN positions included
+    for key in ("gsd", "scale", "angle"):
+        assert a[key] == b[key], key
+    assert (a["city"], a["id"]) == (b["city"], b["id"])
+
+
+def test_train_crop_equals_augmenting_the_decoded_file(
+    small_layout: Layout, tmp_path: Path
+) -> None:
+    entries = list(small_layout.entries("train"))
+    ds = TrainDataset(entries, tmp_path / "cache", level="medium", crop_size=32, seed=9)
+    ds.set_epoch(3)
+    for index in (0, 4):
+        got = ds[index]
+        reference = build_augmentation("medium", 32)
+        reference.reseed(np.random.default_rng([9, 3, index]))
+        _same(got, reference(load_sample(entries[index])))
+        assert got["image"].shape == (32, 32, 3)
+        assert got["agl"].dtype == np.float32
+
+
+def test_draws_change_with_epoch_and_index_not_with_repetition(
+    small_layout: Layout, tmp_path: Path
+) -> None:
+    ds = TrainDataset(small_layout.entries("train"), tmp_path / "c", level="light", crop_size=24)
+    first = ds[1]
+    _same(first, ds[1])
+    ds.set_epoch(1)
+    assert not np.array_equal(first["image"], ds[1]["image"])
+
+
+def test_val_tiles_equal_files(small_layout: Layout, tmp_path: Path) -> None:
+    entries = list(small_layout.entries("train"))
+    ds = ValDataset(entries, tmp_path / "cache")
+    assert len(ds) == len(entries)
+    for i, entry in enumerate(entries):
+        _same(ds[i], load_sample(entry))
+
+
+def test_cache_built_once_and_rebuilt_when_stale_or_corrupt(
+    small_layout: Layout, tmp_path: Path
+) -> None:
+    entries = list(small_layout.entries("train"))
+    cache = RasterCache(tmp_path / "cache")
+    assert build_cache(entries, cache, progress=False) == 2 * len(entries)
+    assert build_cache(entries, RasterCache(tmp_path / "cache"), progress=False) == 0
+    # A source that changed (new mtime) is stale; a truncated .npy is corrupt.
+    st = entries[0].rgb.stat()
+    os.utime(entries[0].rgb, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    victim = sorted((tmp_path / "cache").glob(f"{entries[1].id}_AGL*.npy"))[0]
+    victim.write_bytes(victim.read_bytes()[:-10])
+    assert build_cache(entries, RasterCache(tmp_path / "cache"), progress=False) == 2
+    _same(ValDataset(entries, tmp_path / "cache")[1], load_sample(entries[1]))
