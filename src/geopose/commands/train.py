@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, out_dir, resume=resume, progress=not args.no_progress)
     finally:
         leave_process_group()
+    if result.rank != 0:
+        return EXIT_OK  # under torchrun only rank 0 reports
     figures = {
         "run_dir": str(result.run_dir),
         "step": result.step,

@@ -106,6 +106,7 @@ class TrainResult:
     skipped_steps: int
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    rank: int = 0  # this process's rank (only rank 0 writes and reports)
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Config:
@@ -561,7 +562,7 @@ class Trainer:
         best = self.best[0][0] if self.best else None
         return TrainResult(
             self.files.root, self.step, self.epoch, stopped, self.last_score, best,
-            self.guard.total, self.elapsed(), self.history,
+            self.guard.total, self.elapsed(), self.history, self.info.rank,
         )  # fmt: skip
 
     def close(self) -> None:
