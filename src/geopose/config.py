@@ -117,6 +117,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between last.safetensors saves
     top_k: int = 3
     deterministic: bool = False
+    device: str | None = None  # cpu | cuda | cuda:N; default: CUDA when available
     sync_bn: bool = True  # convert BatchNorm to SyncBatchNorm under DDP on CUDA
     time_limit_s: float | None = None  # stop cleanly (checkpoints saved) after this much time
     stop_after_steps: int | None = None  # save and stop at this step, as if killed (tests)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from geopose.errors import UsageError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -35,19 +37,28 @@ class DistInfo:
         return self.world_size > 1
 
 
-def pick_device(local_rank: int = 0) -> torch.device:
-    """The CUDA device of this local rank when CUDA is available, else the CPU."""
+def pick_device(local_rank: int = 0, requested: str | None = None) -> torch.device:
+    """The device of this process: ``requested`` (``cpu``, ``cuda``, ``cuda:N``) or, by
+    default, the CUDA device of this local rank when CUDA is available, else the CPU."""
+    if requested is not None:
+        device = torch.device(requested)
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise UsageError(f"train.device={requested}: CUDA is not available here")
+            if device.index is None:
+                device = torch.device("cuda", local_rank % torch.cuda.device_count())
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 
 
-def init_distributed() -> DistInfo:
+def init_distributed(requested_device: str | None = None) -> DistInfo:
     """Join the torchrun process group if the environment says there is one."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(local_rank)
+    device = pick_device(local_rank, requested_device)
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)

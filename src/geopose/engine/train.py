@@ -160,7 +160,7 @@ class Trainer:
         self.config, self.hooks = config, hooks
         self.cfg_dict = config_to_dict(config)
         self.files = RunFiles(out_dir)
-        self.info: DistInfo = init_distributed()
+        self.info: DistInfo = init_distributed(config.train.device)
         self.device = self.info.device
         self.progress = progress and self.info.is_main
         self.precision = resolve_precision(config.train.precision, self.device)
