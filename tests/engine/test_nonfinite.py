@@ -35,3 +35,14 @@ def test_finite_checks() -> None:
     with torch.no_grad():
         model.bias[1] = math.nan
     assert not weights_finite(model)
+
+
+def test_non_fatal_skips_are_counted_but_do_not_stop_the_run() -> None:
+    guard = NonFiniteGuard(max_consecutive=2)
+    for _ in range(5):
+        guard.record(False, step=0, fatal=False)  # fp16 loss-scale calibration
+    assert guard.total == 5
+    assert guard.consecutive == 0
+    guard.record(False, step=0)
+    with pytest.raises(JobAborted):
+        guard.record(False, step=0)

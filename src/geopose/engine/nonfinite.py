@@ -26,12 +26,19 @@ class NonFiniteGuard:
     total: int = 0
     consecutive: int = 0
 
-    def record(self, ok: bool, step: int, what: str = "") -> None:
-        """Note a step's outcome; raise :class:`JobAborted` after too many bad ones in a row."""
+    def record(self, ok: bool, step: int, what: str = "", *, fatal: bool = True) -> None:
+        """Note a step's outcome; raise :class:`JobAborted` after too many bad ones in a row.
+
+        ``fatal=False`` counts a skipped step without bringing the run closer to its end:
+        for the fp16 overflows that the GradScaler is still calibrating away (it halves
+        its loss scale on each one).
+        """
         if ok:
             self.consecutive = 0
             return
         self.total += 1
+        if not fatal:
+            return
         self.consecutive += 1
         if self.consecutive >= self.max_consecutive:
             raise JobAborted(

@@ -419,9 +419,15 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         max_norm = t.grad_clip if t.grad_clip else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), max_norm)
-        bad_local = not (is_finite(loss_sum) and is_finite(grad_norm))
+        loss_ok = is_finite(loss_sum)
+        bad_local = not (loss_ok and is_finite(grad_norm))
         # Every rank must take the same branch, or DDP would wait forever.
         ok = not any_true(bad_local, self.info)
+        # fp16: a finite loss with overflowing gradients is the GradScaler's business
+        # while its scale is ≥ 1 (it halves the scale and tries again); only overflows it
+        # cannot fix that way count towards train.max_nonfinite.
+        calibrating = self.scaler.is_enabled() and self.scaler.get_scale() >= 1.0
+        fatal = not (calibrating and not any_true(not loss_ok, self.info))
         if ok:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -431,7 +437,7 @@ class Trainer:
         else:
             self.scaler.update()  # fp16: lowers the loss scale after an overflow
         self.optimizer.zero_grad(set_to_none=True)
-        self.guard.record(ok, self.step)
+        self.guard.record(ok, self.step, fatal=fatal)
         if ok and not weights_finite(self.raw_model):
             raise JobAborted(
                 f"weights became non-finite at step {self.step} although the gradients were "
