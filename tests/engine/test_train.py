@@ -98,18 +98,19 @@ def test_killed_run_resumes_to_bit_identical_weights(
 ) -> None:
     # EMA, gradient accumulation and a stop in the middle of an epoch all have state
     # that an exact resume must restore.
-    common = ("train.max_steps=6", "train.ema=0.9", "train.grad_accum=1", "train.batch_size=2")
+    common = ("train.max_steps=5", "train.ema=0.9", "train.grad_accum=2", "train.batch_size=2")
     whole = train(tiny_config(*common), tmp_path / "a", progress=False)
-    assert whole.step == 6
+    assert whole.step == 5
 
-    killed = train(tiny_config(*common, "train.stop_after_steps=2"), tmp_path / "b", progress=False)
+    # 9 tiles, 4 per step: 2 steps per epoch, so step 3 stops inside the second epoch.
+    killed = train(tiny_config(*common, "train.stop_after_steps=3"), tmp_path / "b", progress=False)
     assert killed.stopped == "stop_after_steps"
-    assert killed.step == 2
+    assert killed.step == 3
     resumed = train(
         resume_config(tmp_path / "b", ["train.stop_after_steps=null"]), tmp_path / "b", resume=True,
         progress=False,
     )  # fmt: skip
-    assert resumed.step == 6
+    assert resumed.step == 5
 
     a = _weights(tmp_path / "a" / "checkpoints" / "last.safetensors")
     b = _weights(tmp_path / "b" / "checkpoints" / "last.safetensors")

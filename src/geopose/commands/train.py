@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from geopose.config import load_config
@@ -62,12 +63,13 @@ def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
         if args.out or args.config:
             raise UsageError("--resume RUN takes only key=value overrides (no --out or --config)")
         if args.data:
-            overrides.append(f"data.root={args.data}")
+            overrides.append(f"data.root={Path(args.data).resolve()}")
         return resume_config(args.resume, overrides), args.resume, True
     if not args.out:
         raise UsageError("give --out RUN (or --resume RUN)")
     if args.data:
-        overrides.append(f"data.root={args.data}")
+        # Absolute, so that the run can be resumed from any working directory.
+        overrides.append(f"data.root={Path(args.data).resolve()}")
     path = recipe_path(args.config) if args.config else None
     return load_config(path, overrides), args.out, False
 
