@@ -101,9 +101,7 @@ def _show(ax: Any, data: NDArray[Any], step: int, title: str, **kwargs: Any) -> 
 def _cmap(name: str) -> Any:
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("#d0d0d0")
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="#d0d0d0")
 
 
 def _draw_arrows(ax: Any, arrows: Arrows, gain: float, color: str, label: str) -> None:
