@@ -134,7 +134,7 @@ def _curves_section(log: MetricsLog) -> Section | None:
     sec.body.append(img_tag(figure_png(fig), alt))
     last = log.records[-1]
     facts = [
-        ("epochs", last.get("epoch")),
+        ("epoch", last.get("epoch")),
         ("optimizer steps", last.get("step")),
         ("images/s", _num(last.get("images_per_s"), 1)),
         ("peak memory (MB)", _num(last.get("peak_mem_mb"), 0)),

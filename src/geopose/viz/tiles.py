@@ -104,7 +104,9 @@ def _cmap(name: str) -> Any:
     return matplotlib.colormaps[name].with_extremes(bad="#d0d0d0")
 
 
-def _draw_arrows(ax: Any, arrows: Arrows, gain: float, color: str, label: str) -> None:
+def _draw_arrows(
+    ax: Any, arrows: Arrows, gain: float, color: str, label: str, width: float
+) -> None:
     ax.quiver(
         arrows.x,
         arrows.y,
@@ -114,7 +116,7 @@ def _draw_arrows(ax: Any, arrows: Arrows, gain: float, color: str, label: str) -
         angles="xy",
         scale_units="xy",
         scale=1.0,
-        width=0.006,
+        width=width,
         label=label,
     )
 
@@ -149,8 +151,8 @@ def tile_figure(tile: TileData) -> Figure:
     pred_arrows = grid_arrows(pred, tile.scale_pred, tile.angle_pred, spacing)
     gain = arrow_gain([true_arrows, pred_arrows], spacing)
     _show(axes[4], base, step, f"vertical flow (arrows ×{gain:g})", cmap="gray")
-    _draw_arrows(axes[4], true_arrows, gain, "#00e5ff", "true")
-    _draw_arrows(axes[4], pred_arrows, gain, "#ff3030", "predicted")
+    _draw_arrows(axes[4], true_arrows, gain, "#00e5ff", "true", 0.011)
+    _draw_arrows(axes[4], pred_arrows, gain, "#ff3030", "predicted", 0.005)
     axes[4].legend(fontsize=7, loc="lower right")
     if tile.rectified is not None:
         _show(axes[5], tile.rectified, step, "ground-level rectified (predicted flow)")
