@@ -329,3 +329,15 @@ def test_headless_chromium_loads_every_figure(full_report, tmp_path):
     assert pixels.shape == (1600, 1280)
     assert pixels.std() > 20
     assert not math.isclose(pixels.mean(), 255.0, abs_tol=1.0)
+
+
+def test_stale_scores_json_is_flagged(synth_run, tmp_path):
+    pred = tmp_path / "pred"
+    shutil.copytree(synth_run.pred, pred)
+    (pred / "scores.json").write_text(json.dumps({"score": 0.1, "cities": {}}))
+    res = make_report(pred, data_dir=synth_run.data, max_tiles=0, progress=False)
+    assert res.path == pred / "report.html"
+    assert res.scores is not None
+    assert res.scores["score"] > 0.5
+    assert any("says score 0.1000" in n for n in res.notes)
+    assert "says score 0.1000" in res.path.read_text()
