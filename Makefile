@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.geopose-installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install test lint typecheck unit demo clean
+.PHONY: install test lint typecheck unit demo bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test: lint typecheck unit
 demo: install
 	$(BIN)/geopose synth synth_demo --train-per-city 2 --test-per-city 1 --size 512 --preview
 	$(BIN)/geopose check synth_demo
+
+# CPU benchmark suite: JSON per script in benchmarks/results/, one table on stdout.
+bench: install
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
