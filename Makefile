@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.geopose-installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install test lint typecheck unit demo bench clean
+.PHONY: install test lint typecheck unit browser demo bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# The report test renders HTML in headless Chromium; the script installs Debian's
+# chromium only when running as root with apt available (as in CI), else does nothing.
+browser:
+	@bash scripts/install-chromium.sh || echo "chromium not installed: the browser test will be skipped"
+
+unit: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
