@@ -17,7 +17,7 @@ from geopose import __version__
 from geopose.errors import EXIT_ABORTED, EXIT_USAGE, GeoposeError
 
 #: Verb modules under geopose.commands, in the order ``--help`` lists them.
-VERBS: tuple[str, ...] = ("check", "synth", "train", "evaluate", "models", "rectify")
+VERBS: tuple[str, ...] = ("check", "synth", "train", "evaluate", "models", "rectify", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
