@@ -26,7 +26,17 @@ _HELP = "train a model (AGL in metres, flow angle in radians, scale in px/m) or 
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` verb to the ``geopose`` command."""
-    parser = subparsers.add_parser("train", help=_HELP, description=_HELP)
+    parser = subparsers.add_parser(
+        "train",
+        help=_HELP,
+        description=_HELP,
+        epilog="Units of common keys: train.crop_size and train.batch_size in pixels and images "
+        "(per process), train.max_steps in optimizer steps, train.time_limit_s in seconds, "
+        "optim.lr per process (optim.lr_scaling: none|linear|sqrt with the process count). "
+        "Resuming with a larger train.max_steps or train.epochs extends a run; the "
+        "learning-rate schedule then spans the new length from the current step. "
+        "Exit codes: 0 done, 1 bad data, 2 usage error, 3 the run could not finish.",
+    )
     parser.add_argument(
         "--data", metavar="DIR", help="competition layout to train on (sets data.root)"
     )
