@@ -10,8 +10,9 @@ import numpy as np
 
 from geopose.data.cache import RasterCache
 from geopose.data.dataset import TrainDataset, ValDataset, build_cache
-from geopose.io import Layout, load_sample
+from geopose.io import Entry, Layout, load_sample
 from geopose.transforms import build_augmentation
+from geopose.transforms.warp import source_box
 
 
 def _same(a: dict, b: dict) -> None:
@@ -69,3 +70,31 @@ def test_cache_built_once_and_rebuilt_when_stale_or_corrupt(
     victim.write_bytes(victim.read_bytes()[:-10])
     assert build_cache(entries, RasterCache(tmp_path / "cache"), progress=False) == 2
     _same(ValDataset(entries, tmp_path / "cache")[1], load_sample(entries[1]))
+
+
+def test_a_crop_reads_only_its_window_of_the_cached_tile(
+    small_layout: Layout, tmp_path: Path
+) -> None:
+    # Scribble over every cached pixel outside the window that the crop's plan (rotation
+    # and zoom margin included) needs: the crop must not change.
+    entry = small_layout.entries("train")[2]
+    ds = TrainDataset([entry], tmp_path / "cache", level="light", crop_size=20, seed=1)
+    expected = ds[0]
+    probe = build_augmentation("light", 20)
+    probe.reseed(np.random.default_rng([1, 0, 0]))
+    chain = probe.transforms[0]
+    y0, y1, x0, x1 = source_box(chain.plan(expected_hw(entry)))
+    assert (y1 - y0) * (x1 - x0) < 48 * 48  # a real window, not the whole tile
+    for pattern, value in (("*.rgb.npy", 255), ("*.agl.npy", 999.0)):
+        array = np.load(next((tmp_path / "cache").glob(pattern)), mmap_mode="r+")
+        outside = np.ones(array.shape[:2], dtype=bool)
+        outside[y0:y1, x0:x1] = False
+        array[outside] = value
+        array.flush()
+        del array
+    _same(ds[0], expected)
+
+
+def expected_hw(entry: Entry) -> tuple[int, int]:
+    image = load_sample(entry, labels=False)["image"]
+    return int(image.shape[0]), int(image.shape[1])
