@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ from geopose.models import create_model, list_presets
 SMALL = ["data.folds=4", "train.batch_size=3", "train.crop_size=32", "train.workers=0"]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: spin-waiting OpenMP threads cost more than they gain here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cmd") / "data"
@@ -26,7 +36,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.slow
 def test_train_then_resume_with_more_steps(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -51,7 +60,6 @@ def test_train_then_resume_with_more_steps(
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["max_steps"] == 4
 
 
-@pytest.mark.slow
 def test_diverging_run_exits_3_with_a_message(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

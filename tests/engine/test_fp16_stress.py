@@ -17,8 +17,6 @@ from geopose.data.collate import collate_samples
 from geopose.engine.nonfinite import weights_finite
 from geopose.engine.train import Trainer, TrainHooks, train
 
-pytestmark = pytest.mark.slow  # builds a trainer and runs fp16 steps on CPU (3-10 s here)
-
 MakeConfig = Callable[..., Config]
 
 

@@ -22,8 +22,6 @@ from geopose.io import open_layout
 from geopose.losses import build_loss
 from geopose.models import create_model
 
-pytestmark = pytest.mark.slow  # each test trains a model for a few steps (2-20 s here)
-
 MakeConfig = Callable[..., Config]
 CPU = torch.device("cpu")
 
