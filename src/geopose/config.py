@@ -118,6 +118,7 @@ class TrainConfig:
     top_k: int = 3
     deterministic: bool = False
     device: str | None = None  # cpu | cuda | cuda:N; default: CUDA when available
+    threads: int | None = None  # torch intra-op CPU threads; default: torch's (one per core)
     sync_bn: bool = True  # convert BatchNorm to SyncBatchNorm under DDP on CUDA
     time_limit_s: float | None = None  # stop cleanly (checkpoints saved) after this much time
     stop_after_steps: int | None = None  # save and stop at this step, as if killed (tests)
@@ -252,6 +253,8 @@ def validate(config: Config) -> None:
         value = getattr(config.train, key)
         if value is not None and not value > 0:
             raise ConfigError(f"train.{key}: must be positive or null, got {value}")
+    if config.train.threads is not None and config.train.threads < 1:
+        raise ConfigError(f"train.threads: must be ≥ 1 or null, got {config.train.threads}")
     if config.train.workers < 0:
         raise ConfigError(f"train.workers: must be ≥ 0, got {config.train.workers}")
     if config.train.ema is not None and not 0 < config.train.ema < 1:

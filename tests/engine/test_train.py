@@ -192,8 +192,11 @@ def test_time_limit_stops_cleanly_with_a_validated_checkpoint(
 
 
 def test_group_split_and_bf16_on_cpu(tiny_config: MakeConfig, tmp_path: Path) -> None:
-    config = tiny_config("train.max_steps=2", "data.split=group", "train.precision=bf16")
+    config = tiny_config(
+        "train.max_steps=2", "data.split=group", "train.precision=bf16", "train.threads=2"
+    )
     result = train(config, tmp_path / "run", progress=False)
+    assert torch.get_num_threads() == 2  # train.threads applied (the fixture set 1)
     assert result.step == 2
     assert result.score is not None
     assert math.isfinite(result.score)

@@ -165,6 +165,9 @@ class Trainer:
         self.progress = progress and self.info.is_main
         self.precision = resolve_precision(config.train.precision, self.device)
         t = config.train
+        if t.threads is not None:
+            # On a shared or oversubscribed CPU, fewer threads avoid OpenMP spin-waiting.
+            torch.set_num_threads(t.threads)
         if t.deterministic:
             # Same data, same seed, same machine → the same weights, bit for bit.
             torch.use_deterministic_algorithms(True, warn_only=True)
