@@ -17,7 +17,7 @@ from geopose import __version__
 from geopose.errors import EXIT_ABORTED, EXIT_USAGE, GeoposeError
 
 #: Verb modules under geopose.commands, in the order ``--help`` lists them.
-VERBS: tuple[str, ...] = ("check", "evaluate", "models", "rectify")
+VERBS: tuple[str, ...] = ("check", "synth", "evaluate", "models", "rectify")
 
 
 def build_parser() -> argparse.ArgumentParser:

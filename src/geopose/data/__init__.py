@@ -1,0 +1,1 @@
+"""Data: datasets over the competition layout, folds, and the synthetic city generator."""
