@@ -16,8 +16,17 @@ from collections.abc import Sequence
 from geopose import __version__
 from geopose.errors import EXIT_ABORTED, EXIT_USAGE, GeoposeError
 
-#: Verb modules under geopose.commands, in the order ``--help`` lists them.
-VERBS: tuple[str, ...] = ("check", "synth", "evaluate", "models", "rectify")
+#: Verb modules under geopose.commands, in the order ``--help`` lists them (a module
+#: may name its verb differently: ``export_onnx`` adds ``export-onnx``).
+VERBS: tuple[str, ...] = (
+    "check",
+    "synth",
+    "evaluate",
+    "models",
+    "rectify",
+    "predict",
+    "export_onnx",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
