@@ -73,6 +73,8 @@ def export_model(
             external_data=False,
             verbose=False,
         )
+        if program is None:
+            raise RuntimeError("torch.onnx.export returned no program")
         program.save(str(tmp))
     return target
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from geopose.engine.dist_predict import shard_from_env
+from geopose.engine.precision import PRECISIONS
 from geopose.engine.predict import (
     LayoutSummary,
     PredictOptions,
@@ -29,7 +30,6 @@ from geopose.engine.predict import (
     predict_raster,
     raster_stem,
 )
-from geopose.engine.precision import PRECISIONS
 from geopose.engine.tta import TTA_MODES
 from geopose.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from geopose.io.atomic import atomic_write_text
@@ -76,8 +76,7 @@ def register(subparsers: Any) -> None:
         "--tta",
         default="d4",
         choices=tuple(TTA_MODES),
-        help="test-time augmentation: none, flip (2 views), d2 (4), d4 (8) "
-        "(default: %(default)s)",
+        help="test-time augmentation: none, flip (2 views), d2 (4), d4 (8) (default: %(default)s)",
     )
     parser.add_argument(
         "--precision",
@@ -107,8 +106,7 @@ def register(subparsers: Any) -> None:
         type=int,
         default=2048,
         metavar="PX",
-        help="sliding-window size in pixels; smaller images run in one pass "
-        "(default: %(default)s)",
+        help="sliding-window size in pixels; smaller images run in one pass (default: %(default)s)",
     )
     parser.add_argument(
         "--overlap",

@@ -55,8 +55,12 @@ def device_for(shard: Shard, requested: str = "auto") -> torch.device:
 
 
 def init_group(shard: Shard, device: torch.device) -> bool:
-    """Join the torchrun process group when there is more than one process."""
-    if shard.world_size <= 1 or dist.is_initialized():
+    """Join the torchrun process group when there is more than one process.
+
+    Only under a launcher that set ``MASTER_ADDR`` (torchrun does); shards made by hand
+    (tests, or jobs split over machines without a group) work without one.
+    """
+    if shard.world_size <= 1 or dist.is_initialized() or "MASTER_ADDR" not in os.environ:
         return False
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)

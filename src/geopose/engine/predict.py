@@ -316,7 +316,7 @@ def predict_raster(
             return read_rgb(src, window=win.as_tuple())
 
         def sink(top: int, block: NDArray[np.float32]) -> None:
-            window = RioWindow(0, top, info.width, block.shape[0])  # type: ignore[no-untyped-call]
+            window = RioWindow(0, top, info.width, block.shape[0])
             ds.write(agl_m_to_cm(block)[None], window=window)
 
         result = pred.predict_windows(info.height, info.width, gsd, read, sink, bar.update)

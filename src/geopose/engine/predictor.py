@@ -66,9 +66,7 @@ def build_model(
     max_batch: int | None = None,
 ) -> nn.Module:
     """TTA-wrapped model of one checkpoint, or the ensemble of several (in eval mode)."""
-    members = [
-        TTAModel(load_model(path, device), tta, max_batch=max_batch) for path in checkpoints
-    ]
+    members = [TTAModel(load_model(path, device), tta, max_batch=max_batch) for path in checkpoints]
     if len(members) == 1 and weights is None:
         return members[0].eval()
     return EnsembleModel(members, weights).eval()
@@ -181,7 +179,9 @@ class Predictor:
         den = sum(r.den for _, r in per_window)
         scale = float(
             scale_from_sums(
-                torch.tensor([num]), torch.tensor([den]), min_den=self.min_den,
+                torch.tensor([num]),
+                torch.tensor([den]),
+                min_den=self.min_den,
                 fallback=self.fallback,
             )[0]
         )

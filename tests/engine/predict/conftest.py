@@ -103,7 +103,12 @@ def synth_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic competition layout: 2 cities × 2 test tiles of 64 px, with test_truth/."""
     root = tmp_path_factory.mktemp("layout")
     write_dataset(
-        root, cities=("JAX", "OMA"), train_per_city=0, test_per_city=2, size=TILE,
-        seed=3, progress=False,
-    )  # fmt: skip
+        root,
+        cities=("JAX", "OMA"),
+        train_per_city=0,
+        test_per_city=2,
+        size=TILE,
+        seed=3,
+        progress=False,
+    )
     return root

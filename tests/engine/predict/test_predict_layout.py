@@ -40,8 +40,22 @@ def test_predict_then_evaluate_matches_the_metric_in_memory(
         )
     scores = tmp_path / "scores.json"
     truth = synth_layout / "test_truth"
-    assert main(["evaluate", "--pred", str(out), "--truth", str(truth), "--json", str(scores),
-                 "--workers", "1"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                "--pred",
+                str(out),
+                "--truth",
+                str(truth),
+                "--json",
+                str(scores),
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     from_files = json.loads(scores.read_text())["score"]
 
     # In memory: the same model and settings (and batches), AGL rounded to cm and scale
@@ -57,14 +71,23 @@ def test_predict_then_evaluate_matches_the_metric_in_memory(
     for entry, sample, res in zip(entries, samples, results, strict=True):
         agl = agl_cm_to_m(agl_m_to_cm(res.agl))
         scale = scale_from_file(scale_to_file(res.scale))
-        metric.update(entry.city, agl, scale, res.angle, sample["agl"], sample["scale"],
-                      sample["angle"], name=entry.id)  # fmt: skip
+        metric.update(
+            entry.city,
+            agl,
+            scale,
+            res.angle,
+            sample["agl"],
+            sample["scale"],
+            sample["angle"],
+            name=entry.id,
+        )
     in_memory = metric.compute().score
     assert np.isfinite(in_memory)
     assert abs(from_files - in_memory) < 1e-6
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["complete"]) == sorted(ids)
-    assert manifest["settings"]["tta"] == "d4" and len(manifest["settings"]["checkpoints"]) == 1
+    assert manifest["settings"]["tta"] == "d4"
+    assert len(manifest["settings"]["checkpoints"]) == 1
 
 
 def _copy_with_corrupt_image(src: Path, dst: Path) -> str:
@@ -82,7 +105,8 @@ def test_corrupt_image_is_skipped_named_and_a_rerun_writes_only_what_is_missing(
     out = tmp_path / "pred"
     assert _predict_cli(tiny_checkpoint, data, out) == 1
     text = capsys.readouterr().out
-    assert bad in text and "skipped 1 image" in text
+    assert bad in text
+    assert "skipped 1 image" in text
     ids = [e.id for e in open_layout(data).entries("test")]
     for image_id in ids:
         assert (out / agl_name(image_id)).is_file() == (image_id != bad)
@@ -96,9 +120,12 @@ def test_corrupt_image_is_skipped_named_and_a_rerun_writes_only_what_is_missing(
     kept = next(i for i in ids if i not in (bad, gone))
     stamp = (out / agl_name(kept)).stat().st_mtime_ns
     summary = predict_layout(
-        [tiny_checkpoint], data, out,
-        options=PredictOptions(tta="d4", precision="fp32", device="cpu"), progress=False,
-    )  # fmt: skip
+        [tiny_checkpoint],
+        data,
+        out,
+        options=PredictOptions(tta="d4", precision="fp32", device="cpu"),
+        progress=False,
+    )
     assert sorted(summary.written) == sorted([bad, gone])
     assert not summary.failed
     assert (out / agl_name(kept)).stat().st_mtime_ns == stamp
@@ -128,8 +155,10 @@ def test_ensemble_of_two_architectures_averages_members(
     entry = open_layout(synth_layout).entries("test")[0]
     image = load_sample(entry)["image"][None]
     opts = PredictOptions(tta="flip", precision="fp32", device="cpu")
-    single = [make_predictor([c], opts).predict_tiles(image, [entry.gsd])[0]
-              for c in (tiny_checkpoint, other_checkpoint)]  # fmt: skip
+    single = [
+        make_predictor([c], opts).predict_tiles(image, [entry.gsd])[0]
+        for c in (tiny_checkpoint, other_checkpoint)
+    ]
     weighted = PredictOptions(tta="flip", precision="fp32", device="cpu", weights=(3.0, 1.0))
     both = make_predictor([tiny_checkpoint, other_checkpoint], weighted)
     res = both.predict_tiles(image, [entry.gsd])[0]
@@ -144,13 +173,15 @@ def test_written_files_hold_the_predictions(
 ) -> None:
     out = tmp_path / "pred"
     opts = PredictOptions(tta="none", precision="fp32", device="cpu")
-    predict_layout([tiny_checkpoint], synth_layout, out, split="test", options=opts,
-                   progress=False)  # fmt: skip
+    predict_layout([tiny_checkpoint], synth_layout, out, split="test", options=opts, progress=False)
     entry = open_layout(synth_layout).entries("test")[2]
     with torch.inference_mode():
         res = make_predictor([tiny_checkpoint], opts).predict_tiles(
             load_sample(entry)["image"][None], [entry.gsd]
         )[0]
-    np.testing.assert_array_equal(read_agl(out / agl_name(entry.id)), agl_cm_to_m(agl_m_to_cm(res.agl)))
+    np.testing.assert_array_equal(
+        read_agl(out / agl_name(entry.id)), agl_cm_to_m(agl_m_to_cm(res.agl))
+    )
     scale, angle = read_vflow(out / vflow_name(entry.id))
-    assert scale == pytest.approx(res.scale, rel=1e-6) and angle == pytest.approx(res.angle)
+    assert scale == pytest.approx(res.scale, rel=1e-6)
+    assert angle == pytest.approx(res.angle)

@@ -1,0 +1,83 @@
+"""Sharding over torchrun ranks, and the ONNX export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from geopose.cli import main
+from geopose.engine.dist_predict import Shard, shard_from_env
+from geopose.engine.load_model import load_model
+from geopose.engine.predict import PredictOptions, predict_layout
+from geopose.export import compare_onnx, export_model
+from geopose.io import open_layout
+
+
+def test_shard_from_env_reads_torchrun_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert shard_from_env() == Shard(rank=5, world_size=4, local_rank=1)
+    assert Shard(1, 3).take(list(range(8))) == [1, 4, 7]
+
+
+def test_each_image_is_written_by_exactly_one_rank(
+    tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pred"
+    opts = PredictOptions(tta="none", precision="fp32", device="cpu")
+    written = []
+    for rank in range(3):
+        summary = predict_layout(
+            [tiny_checkpoint],
+            synth_layout,
+            out,
+            options=opts,
+            progress=False,
+            shard=Shard(rank, 3, 0),
+        )
+        written.append(summary.written)
+    ids = sorted(e.id for e in open_layout(synth_layout).entries("test"))
+    flat = [i for part in written for i in part]
+    assert sorted(flat) == ids
+    assert len(flat) == len(set(flat))
+    assert (out / "manifest.rank2.json").is_file()
+    again = predict_layout([tiny_checkpoint], synth_layout, out, options=opts, progress=False)
+    assert again.written == []
+    assert sorted(again.already_complete) == ids
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_pytorch(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    path = export_model(load_model(tiny_checkpoint), tmp_path / "tiny.onnx", height=64, width=96)
+    rng = np.random.default_rng(1)
+    image = rng.random((3, 3, 64, 96), dtype=np.float32)
+    gsd = np.array([0.3, 0.45, 0.5], dtype=np.float32)
+    diffs = compare_onnx(load_model(tiny_checkpoint), path, image, gsd)
+    assert set(diffs) == {"agl", "mag", "scale", "direction", "angle"}
+    assert max(diffs.values()) < 1e-4
+    with torch.inference_mode():
+        agl = load_model(tiny_checkpoint)(torch.from_numpy(image), torch.from_numpy(gsd))["agl"]
+    assert float(agl.std()) > 0  # a trained, input-dependent model, not a constant
+
+
+@pytest.mark.slow
+def test_export_onnx_command(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    report = tmp_path / "onnx.json"
+    code = main(
+        [
+            "export-onnx",
+            str(tiny_checkpoint),
+            str(tmp_path / "m.onnx"),
+            "--size",
+            "64",
+            "--json",
+            str(report),
+        ]
+    )
+    assert code == 0
+    assert max(json.loads(report.read_text())["max_abs_diff"].values()) < 1e-4
