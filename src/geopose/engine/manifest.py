@@ -4,8 +4,9 @@
 holds::
 
     {"version": 1,
-     "settings": {"checkpoints": [{"path", "sha256"}], "weights", "tta", "precision",
+     "settings": {"checkpoints": [sha256, ...], "weights", "tta", "precision",
                   "window", "overlap"},
+     "info": {"checkpoint_paths": [...]},
      "complete": {"ID": {"scale": px/m, "angle": rad}, ...}}
 
 An id counts as complete when a manifest with the same settings lists it **and** both of
@@ -51,22 +52,36 @@ def _settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 class Manifest:
     """Settings and completed ids of a prediction folder, for one process (rank)."""
 
-    def __init__(self, out: Path, settings: Mapping[str, Any], rank: int = 0) -> None:
+    def __init__(
+        self,
+        out: Path,
+        settings: Mapping[str, Any],
+        rank: int = 0,
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
         self.out = out
         self.settings = dict(settings)
+        self.info = dict(info or {})
         self.path = manifest_path(out, rank)
         self.complete: dict[str, dict[str, float]] = {}
 
     @classmethod
     def open(
-        cls, out: Path, settings: Mapping[str, Any], *, rank: int = 0, overwrite: bool = False
+        cls,
+        out: Path,
+        settings: Mapping[str, Any],
+        *,
+        rank: int = 0,
+        overwrite: bool = False,
+        info: Mapping[str, Any] | None = None,
     ) -> Manifest:
         """Read every manifest in ``out``; refuse other settings unless ``overwrite``.
 
-        With ``overwrite`` the earlier completion records are dropped (their files are
+        ``info`` is recorded but not compared (e.g. where the checkpoints were). With
+        ``overwrite`` the earlier completion records are dropped (their files are
         rewritten as the run reaches them).
         """
-        manifest = cls(out, settings, rank)
+        manifest = cls(out, settings, rank, info)
         if overwrite and manifest.path.exists():
             manifest.path.unlink()
         for path in sorted(out.glob("manifest*.json")):
@@ -97,5 +112,10 @@ class Manifest:
 
     def save(self) -> None:
         """Write this rank's manifest atomically."""
-        data = {"version": VERSION, "settings": self.settings, "complete": self.complete}
+        data = {
+            "version": VERSION,
+            "settings": self.settings,
+            "info": self.info,
+            "complete": self.complete,
+        }
         atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")

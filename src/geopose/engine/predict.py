@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -190,7 +191,11 @@ def predict_layout(
     device = device_for(shard, opts.device)
     precision = _resolved_precision(opts.precision, device)
     manifest = Manifest.open(
-        out_dir, run_settings(checkpoints, opts, precision), rank=shard.rank, overwrite=overwrite
+        out_dir,
+        run_settings(checkpoints, opts, precision),
+        rank=shard.rank,
+        overwrite=overwrite,
+        info={"checkpoint_paths": [str(Path(p).resolve()) for p in checkpoints]},
     )
     summary = LayoutSummary(out=out_dir)
     todo = [e for e in entries if not manifest.is_complete(e.id)]
@@ -250,6 +255,11 @@ def _predict_chunk(
     else:
         outputs = [_predict_in_memory(predictor, img, e.gsd) for e, img, _ in loaded]
     for (entry, _, geo), (agl, scale, angle) in zip(loaded, outputs, strict=True):
+        if not (math.isfinite(scale) and math.isfinite(angle)):
+            summary.failed[entry.id] = (
+                f"{entry.rgb}: non-finite prediction (scale {scale}, angle {angle}); not written"
+            )
+            continue
         write_prediction(manifest.out, entry.id, agl, scale, angle, geo=geo)
         manifest.mark(entry.id, scale, angle)
         summary.written.append(entry.id)

@@ -7,7 +7,8 @@ row pixels) by a signed permutation matrix ``M``; its inverse undoes it.
 
 All views of a batch run as **one** forward pass (views whose shape differs — the
 rotations of a non-square tile — run as a second pass), split into chunks of at most
-``max_batch`` images when memory requires. De-augmentation:
+``max_batch`` images when asked, and automatically (halving the chunk) when a CUDA
+device runs out of memory. De-augmentation:
 
 - ``agl`` (m) and ``mag`` (px): the inverse image transform, then the mean over views;
 - ``direction``: the inverse vector map ``Mᵀ d`` of each view, normalised, averaged,
@@ -201,11 +202,22 @@ class TTAModel(nn.Module):
         return [r for r in results if r is not None]
 
     def _forward_chunked(self, images: Tensor, gsd: Tensor) -> dict[str, Tensor]:
+        """Forward in chunks of ``max_batch`` images; on a CUDA out-of-memory error the
+        chunk size is halved (and remembered) until it fits or is one image."""
         size = images.shape[0] if self.max_batch is None else max(1, self.max_batch)
-        parts = [
-            self.model(images[i : i + size], gsd[i : i + size])
-            for i in range(0, images.shape[0], size)
-        ]
+        while True:
+            try:
+                parts = [
+                    self.model(images[i : i + size], gsd[i : i + size])
+                    for i in range(0, images.shape[0], size)
+                ]
+                break
+            except torch.cuda.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                self.max_batch = size
+                torch.cuda.empty_cache()
         if len(parts) == 1:
             return dict(parts[0])
         return {k: torch.cat([p[k] for p in parts], dim=0) for k in parts[0]}

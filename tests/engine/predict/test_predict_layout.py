@@ -185,3 +185,18 @@ def test_written_files_hold_the_predictions(
     scale, angle = read_vflow(out / vflow_name(entry.id))
     assert scale == pytest.approx(res.scale, rel=1e-6)
     assert angle == pytest.approx(res.angle)
+
+
+def test_rectify_option_writes_ground_level_images_of_every_prediction(
+    tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pred"
+    args = ["predict", "--checkpoint", str(tiny_checkpoint), "--data", str(synth_layout)]
+    opts = ["--tta", "none", "--device", "cpu", "--quiet", "--rectify"]
+    assert main([*args, "--out", str(out), *opts]) == 0
+    ids = [e.id for e in open_layout(synth_layout).entries("test")]
+    for image_id in ids:
+        assert (out / "rectified" / f"{image_id}_RGB_rectified.tif").is_file()
+        assert (out / "rectified" / f"{image_id}_AGL_rectified.tif").is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["info"]["checkpoint_paths"] == [str(tiny_checkpoint.resolve())]
