@@ -26,6 +26,7 @@ from rasterio.windows import Window
 
 import geopose  # noqa: F401  (torchvision guard before timm)
 from geopose.data.synth import generate_sample
+from geopose.engine.load_model import load_model
 from geopose.engine.predict import predict_raster
 from geopose.engine.predictor import Predictor
 from geopose.engine.tta import TTAModel
@@ -54,7 +55,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10000, help="raster side in pixels")
     parser.add_argument("--window", type=int, default=1024, help="window side in pixels")
     parser.add_argument("--overlap", type=int, default=128, help="window overlap in pixels")
-    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--preset", default="tiny", help="random-weight model preset")
+    parser.add_argument("--checkpoint", help="use this checkpoint instead of --preset")
     parser.add_argument("--tta", default="none")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--batch-size", type=int, default=1)
@@ -73,14 +75,15 @@ def main() -> None:
         print(f"wrote {src} in {time.perf_counter() - start:.1f} s")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     torch.manual_seed(0)
-    model = TTAModel(create_model(args.preset).eval(), args.tta)
+    net = load_model(args.checkpoint) if args.checkpoint else create_model(args.preset).eval()
+    model = TTAModel(net, args.tta)
     predictor = Predictor(model, precision=args.precision, batch_size=args.batch_size,
                           window=args.window, overlap=args.overlap)  # fmt: skip
     summary = predict_raster([], src, 0.3, work / "out", predictor=predictor, progress=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "size": args.size, "window": args.window, "overlap": args.overlap,
-        "preset": args.preset, "tta": args.tta, "precision": args.precision,
+        "model": args.checkpoint or args.preset, "tta": args.tta, "precision": args.precision,
         "threads": torch.get_num_threads(), "windows": len(summary.result.windows),
         "seconds": round(summary.seconds, 1),
         "windows_per_s": round(len(summary.result.windows) / summary.seconds, 3),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from geopose.errors import UsageError
@@ -70,13 +69,3 @@ class EnsembleModel(nn.Module):
             "scale_num": acc["scale"] * acc["scale_den"],
             "scale_den": acc["scale_den"],
         }
-
-
-def member_count(model: nn.Module) -> int:
-    """Number of members of an ensemble (1 for any other model)."""
-    return len(model.members) if isinstance(model, EnsembleModel) else 1
-
-
-def stack_outputs(outputs: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
-    """Concatenate per-chunk output dicts along the batch axis."""
-    return {k: torch.cat([o[k] for o in outputs], dim=0) for k in outputs[0]}

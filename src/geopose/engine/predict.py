@@ -30,6 +30,7 @@ from geopose.conventions import AGL_NODATA, agl_m_to_cm
 from geopose.engine.dist_predict import Shard, barrier_and_close, device_for, init_group
 from geopose.engine.load_model import file_sha256
 from geopose.engine.manifest import Manifest
+from geopose.engine.precision import resolve_precision
 from geopose.engine.predictor import Predictor, RasterResult, build_model
 from geopose.engine.tta import tta_views
 from geopose.engine.windows import Window, WindowGrid
@@ -189,7 +190,7 @@ def predict_layout(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = device_for(shard, opts.device)
-    precision = _resolved_precision(opts.precision, device)
+    precision = resolve_precision(opts.precision, device)
     manifest = Manifest.open(
         out_dir,
         run_settings(checkpoints, opts, precision),
@@ -214,12 +215,6 @@ def predict_layout(
     if tar and shard.is_main:
         summary.tar = pack_submission(out_dir)
     return summary
-
-
-def _resolved_precision(precision: str, device: Any) -> str:
-    from geopose.engine.precision import resolve_precision
-
-    return resolve_precision(precision, device)
 
 
 def _split_entries(root: Path, split: str) -> list[Entry]:
