@@ -278,6 +278,12 @@ def _predict_in_memory(
 
 
 # ----------------------------------------------------------------------------- raster
+#: GDAL block cache (MiB) while streaming a raster: bounds memory whatever its size.
+_GDAL_CACHE_MB = 256
+#: Rows converted to centimetres and written at a time.
+_SINK_ROWS = 256
+
+
 def raster_stem(image: Path) -> str:
     """Output name stem of an input raster: its id (``JAX_001`` of ``JAX_001_RGB.tif``)
     or else its file stem."""
@@ -315,19 +321,57 @@ def predict_raster(
     grid = WindowGrid(info.height, info.width, pred.window, pred.overlap)
     bar = tqdm(total=len(grid), unit="window", disable=not progress, desc="predict")
     start = time.perf_counter()
-    with atomic_path(agl_path) as tmp, _agl_writer(tmp, info.height, info.width, geo) as ds:
+    with (
+        rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
+        atomic_path(agl_path) as tmp,
+        _agl_writer(tmp, info.height, info.width, geo) as ds,
+    ):
 
         def read(win: Window) -> NDArray[np.uint8]:
             return read_rgb(src, window=win.as_tuple())
 
-        def sink(top: int, block: NDArray[np.float32]) -> None:
-            window = RioWindow(0, top, info.width, block.shape[0])
-            ds.write(agl_m_to_cm(block)[None], window=window)
-
-        result = pred.predict_windows(info.height, info.width, gsd, read, sink, bar.update)
+        writer = _AlignedRowWriter(ds, info.width)
+        result = pred.predict_windows(info.height, info.width, gsd, read, writer.write, bar.update)
+        writer.flush()
     bar.close()
     write_vflow(vflow_path, result.scale, result.angle)
     return RasterSummary(agl_path, vflow_path, result, time.perf_counter() - start)
+
+
+class _AlignedRowWriter:
+    """Write AGL rows (metres) to a GeoTIFF in whole 256-row block bands, in order.
+
+    Rows arrive in blocks of any height; full bands of :data:`_SINK_ROWS` rows are
+    converted to centimetres and written, the rest waits for the next block (or
+    :meth:`flush`). Writing each compressed block once keeps the file free of the dead
+    space that rewriting a block leaves, and keeps temporaries small.
+    """
+
+    def __init__(self, ds: Any, width: int) -> None:
+        self.ds = ds
+        self.width = width
+        self.top = 0  # raster row of the first pending row
+        self.pending = np.empty((0, width), dtype=np.float32)
+
+    def write(self, top: int, block: NDArray[np.float32]) -> None:
+        if top != self.top + self.pending.shape[0]:
+            raise ValueError(f"rows must arrive in order: got row {top}")
+        rows = np.concatenate([self.pending, block]) if self.pending.size else block
+        full = rows.shape[0] - rows.shape[0] % _SINK_ROWS
+        for y in range(0, full, _SINK_ROWS):
+            self._put(self.top + y, rows[y : y + _SINK_ROWS])
+        self.pending = np.array(rows[full:], dtype=np.float32)
+        self.top += full
+
+    def flush(self) -> None:
+        if self.pending.shape[0]:
+            self._put(self.top, self.pending)
+            self.top += self.pending.shape[0]
+            self.pending = np.empty((0, self.width), dtype=np.float32)
+
+    def _put(self, top: int, rows: NDArray[np.float32]) -> None:
+        window = RioWindow(0, top, self.width, rows.shape[0])
+        self.ds.write(agl_m_to_cm(rows)[None], window=window)
 
 
 def _agl_writer(path: Path, height: int, width: int, geo: GeoInfo) -> Any:

@@ -136,3 +136,20 @@ def test_image_without_gsd_is_a_usage_error(
         ]
     )
     assert code == 2
+
+
+def test_rows_arriving_in_uneven_blocks_are_written_once_in_order(tmp_path: Path) -> None:
+    from geopose.engine.predict import _agl_writer, _AlignedRowWriter
+
+    rng = np.random.default_rng(2)
+    agl = (rng.random((700, 300)) * 50).astype(np.float32)
+    agl[5, 7] = np.nan
+    path = tmp_path / "rows.tif"
+    with _agl_writer(path, 700, 300, GeoInfo(None, None)) as ds:
+        writer = _AlignedRowWriter(ds, 300)
+        for top, bottom in [(0, 100), (100, 390), (390, 391), (391, 700)]:
+            writer.write(top, agl[top:bottom])
+        with pytest.raises(ValueError, match="in order"):
+            writer.write(0, agl[:10])
+        writer.flush()
+    np.testing.assert_array_equal(rasterio.open(path).read(1), agl_m_to_cm(agl))
