@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import geopose
 from geopose.cli import main
 from geopose.engine.dist_predict import Shard, shard_from_env
 from geopose.engine.load_model import load_model
@@ -81,3 +86,57 @@ def test_export_onnx_command(tiny_checkpoint: Path, tmp_path: Path) -> None:
     )
     assert code == 0
     assert max(json.loads(report.read_text())["max_abs_diff"].values()) < 1e-4
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_write_each_image_once(
+    tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pred"
+    src = str(Path(geopose.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "geopose",
+        "predict",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--data",
+        str(synth_layout),
+        "--out",
+        str(out),
+        "--tta",
+        "none",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--tar",
+    ]
+    # Own process group, so that a hang can be ended with every worker it started.
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-2000:]
+    parts = [json.loads(p.read_text())["complete"] for p in sorted(out.glob("manifest*.json"))]
+    ids = sorted(e.id for e in open_layout(synth_layout).entries("test"))
+    flat = [i for part in parts for i in part]
+    assert len(parts) == 2
+    assert sorted(flat) == ids
+    assert (out / "submission.tar.gz").is_file()
