@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.geopose-installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install test lint typecheck unit demo clean
+.PHONY: install test lint typecheck unit browser demo bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# The report test renders HTML in headless Chromium; the script installs Debian's
+# chromium only when running as root with apt available (as in CI), else does nothing.
+browser:
+	@bash scripts/install-chromium.sh || echo "chromium not installed: the browser test will be skipped"
+
+unit: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
@@ -32,6 +37,10 @@ test: lint typecheck unit
 demo: install
 	$(BIN)/geopose synth synth_demo --train-per-city 2 --test-per-city 1 --size 512 --preview
 	$(BIN)/geopose check synth_demo
+
+# CPU benchmark suite: JSON per script in benchmarks/results/, one table on stdout.
+bench: install
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

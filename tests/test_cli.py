@@ -35,3 +35,25 @@ def test_python_dash_m_matches_console_script() -> None:
         timeout=120,
     )
     assert bad.returncode == 2
+
+
+def test_every_verb_has_help_and_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    from geopose.cli import VERBS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "verb")
+    for verb in VERBS:
+        assert verb.replace("_", "-") in sub.choices or verb in sub.choices
+    for name, verb_parser in sub.choices.items():
+        assert "--debug" in verb_parser._option_string_actions, name
+        assert main([name, "--help"]) == 0
+    assert "usage" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_without_traceback(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "/no/such/folder"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "/no/such/folder" in err

@@ -24,6 +24,7 @@ VERBS: tuple[str, ...] = (
     "evaluate",
     "models",
     "rectify",
+    "report",
     "predict",
     "export_onnx",
 )

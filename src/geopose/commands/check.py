@@ -47,12 +47,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar on stderr"
     )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show full tracebacks on errors",
-    )
     parser.set_defaults(func=run)
 
 

@@ -81,12 +81,6 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="reading processes (1 = in this process; default: %(default)s)",
     )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show full tracebacks on errors",
-    )
     parser.set_defaults(func=run)
 
 

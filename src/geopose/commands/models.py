@@ -31,12 +31,6 @@ def register(subparsers: Any) -> None:
         help="square input side in pixels for the GFLOPs count (default 1024)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the table as JSON to FILE")
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="show full tracebacks on errors",
-    )
     parser.set_defaults(func=run)
 
 

@@ -110,7 +110,6 @@ def register(subparsers: Any) -> None:
         help="write a summary (ids, mean AGL m per city, seconds) as JSON",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.set_defaults(func=run)
 
 
