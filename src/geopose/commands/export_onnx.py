@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from geopose.engine.load_model import load_model
 from geopose.errors import EXIT_OK, EXIT_PROBLEMS
-from geopose.export import compare_onnx, export_model
 from geopose.io.atomic import atomic_write_text
 
 
@@ -51,6 +49,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, check, report; returns the exit code."""
+    from geopose.engine.load_model import load_model
+    from geopose.export import compare_onnx, export_model
+
     model = load_model(args.checkpoint)
     export_model(model, args.out, height=args.size)
     rng = np.random.default_rng(0)

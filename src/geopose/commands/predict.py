@@ -19,21 +19,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from geopose.engine.dist_predict import shard_from_env
-from geopose.engine.precision import PRECISIONS
-from geopose.engine.predict import (
-    LayoutSummary,
-    PredictOptions,
-    predict_layout,
-    predict_raster,
-    raster_stem,
-)
-from geopose.engine.tta import TTA_MODES
 from geopose.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from geopose.io.atomic import atomic_write_text
 from geopose.io.catalog import SPLITS
+
+if TYPE_CHECKING:
+    from geopose.engine.predict import LayoutSummary, PredictOptions
+
+#: Choices of --tta and --precision (equal to geopose.engine.tta.TTA_MODES and
+#: geopose.engine.precision.PRECISIONS; spelled out so ``geopose --help`` need not
+#: import the engine).
+TTA_CHOICES = ("none", "flip", "d2", "d4")
+PRECISION_CHOICES = ("fp32", "bf16", "fp16", "auto")
 
 
 def register(subparsers: Any) -> None:
@@ -75,13 +74,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tta",
         default="d4",
-        choices=tuple(TTA_MODES),
+        choices=TTA_CHOICES,
         help="test-time augmentation: none, flip (2 views), d2 (4), d4 (8) (default: %(default)s)",
     )
     parser.add_argument(
         "--precision",
         default="auto",
-        choices=PRECISIONS,
+        choices=PRECISION_CHOICES,
         help="fp32, bf16, fp16 (CUDA) or auto (bf16 on capable GPUs, else fp32) "
         "(default: %(default)s)",
     )
@@ -134,6 +133,8 @@ def register(subparsers: Any) -> None:
 
 def options_from(args: argparse.Namespace) -> PredictOptions:
     """PredictOptions from the parsed command line."""
+    from geopose.engine.predict import PredictOptions
+
     return PredictOptions(
         tta=args.tta,
         precision=args.precision,
@@ -148,6 +149,9 @@ def options_from(args: argparse.Namespace) -> PredictOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb; returns the exit code."""
+    from geopose.engine.dist_predict import shard_from_env
+    from geopose.engine.predict import predict_layout
+
     options = options_from(args)
     if args.image is not None:
         return _run_raster(args, options)
@@ -192,6 +196,8 @@ def _run_raster(args: argparse.Namespace, options: PredictOptions) -> int:
         raise UsageError("--image needs --gsd (metres per pixel)")
     if args.tar:
         raise UsageError("--tar is for --data layouts")
+    from geopose.engine.predict import predict_raster
+
     summary = predict_raster(
         args.checkpoint, args.image, args.gsd, args.out, options=options, progress=not args.quiet
     )
@@ -224,6 +230,7 @@ def _rectify_layout(args: argparse.Namespace, summary: LayoutSummary) -> None:
 def _rectify_one(image: Path, agl: Path, vflow: Path, out: Path) -> None:
     """Rectify one predicted image (the whole raster in memory)."""
     from geopose.commands.rectify import input_geo, write_outputs
+    from geopose.engine.predict import raster_stem
     from geopose.io import read_agl, read_rgb, read_vflow
     from geopose.rectify import rectify
 

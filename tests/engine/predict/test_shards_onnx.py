@@ -140,3 +140,12 @@ def test_torchrun_two_processes_write_each_image_once(
     assert len(parts) == 2
     assert sorted(flat) == ids
     assert (out / "submission.tar.gz").is_file()
+
+
+def test_cli_choices_equal_the_engine_constants() -> None:
+    from geopose.commands.predict import PRECISION_CHOICES, TTA_CHOICES
+    from geopose.engine.precision import PRECISIONS
+    from geopose.engine.tta import TTA_MODES
+
+    assert tuple(TTA_MODES) == TTA_CHOICES
+    assert PRECISION_CHOICES == PRECISIONS
