@@ -153,3 +153,26 @@ def test_rows_arriving_in_uneven_blocks_are_written_once_in_order(tmp_path: Path
             writer.write(0, agl[:10])
         writer.flush()
     np.testing.assert_array_equal(rasterio.open(path).read(1), agl_m_to_cm(agl))
+
+
+def test_layout_tiles_larger_than_the_window_match_the_streamed_raster_path(
+    tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
+) -> None:
+    from geopose.engine.predict import predict_layout
+    from geopose.io import open_layout, read_rgb
+    from geopose.io.layout import agl_name
+
+    entry = open_layout(synth_layout).entries("test")[0]
+    opts = PredictOptions(tta="flip", precision="fp32", device="cpu", window=32, overlap=8)
+    predict_layout(
+        [tiny_checkpoint], synth_layout, tmp_path / "layout", options=opts, progress=False
+    )
+    tif = tmp_path / f"{entry.id}_RGB.tif"
+    write_rgb(tif, read_rgb(entry.rgb))
+    summary = predict_raster(
+        [tiny_checkpoint], tif, entry.gsd, tmp_path / "raster", options=opts, progress=False
+    )
+    assert len(summary.result.windows) == 9
+    np.testing.assert_array_equal(
+        read_agl(tmp_path / "layout" / agl_name(entry.id)), read_agl(summary.agl)
+    )
