@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from geopose.checkpoint import save_checkpoint
+from geopose.config import Config, config_to_dict
 from geopose.data.synth import generate_sample, load_presets, write_dataset
 from geopose.losses import build_loss
 from geopose.models import create_model, get_preset
@@ -79,10 +80,12 @@ def tiny_model() -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_model: torch.nn.Module, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``tiny_model`` saved as the training engine saves it (``model`` = preset section)."""
+    """``tiny_model`` saved as the training engine saves it: the whole run config
+    (``config_to_dict``), whose ``model`` section names the preset."""
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    config = {"model": {"preset": "tiny", "pretrained": False, "weights": None}}
-    save_checkpoint(path, tiny_model.state_dict(), config, {"step": STEPS})
+    config = config_to_dict(Config())
+    assert config["model"]["preset"] == "tiny"
+    save_checkpoint(path, tiny_model.state_dict(), config, {"step": STEPS, "epoch": 0})
     return path
 
 
