@@ -16,8 +16,19 @@ from collections.abc import Sequence
 from geopose import __version__
 from geopose.errors import EXIT_ABORTED, EXIT_USAGE, GeoposeError
 
-#: Verb modules under geopose.commands, in the order ``--help`` lists them.
-VERBS: tuple[str, ...] = ("check", "synth", "train", "evaluate", "models", "rectify", "report")
+#: Verb modules under geopose.commands, in the order ``--help`` lists them (a module
+#: may name its verb differently: ``export_onnx`` adds ``export-onnx``).
+VERBS: tuple[str, ...] = (
+    "check",
+    "synth",
+    "train",
+    "evaluate",
+    "models",
+    "rectify",
+    "report",
+    "predict",
+    "export_onnx",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,240 @@
+"""``geopose predict``: submission files for a layout split, or a prediction for one raster.
+
+Layout mode (``--data DIR``) writes ``{id}_AGL.tif`` (uint16 cm) and ``{id}_VFLOW.json``
+(scale px/cm, angle rad) for every image of the split into ``--out``, plus
+``manifest.json``; ``--tar`` also packs ``submission.tar.gz``. A rerun skips outputs
+that are complete and were made with the same checkpoints and settings; an unreadable
+image is named and skipped, and the exit code is then 1. Raster mode (``--image FILE
+--gsd G``) predicts one image of any size with sliding windows and writes a GeoTIFF
+AGL with the input's CRS and transform plus the VFLOW JSON. ``--rectify`` also writes
+ground-level images (``geopose rectify``) into ``OUT/rectified/``.
+
+Under ``torchrun --nproc_per_node N -m geopose predict …`` the images are shared out
+over the processes (one GPU each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geopose.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
+from geopose.io.atomic import atomic_write_text
+from geopose.io.catalog import SPLITS
+
+if TYPE_CHECKING:
+    from geopose.engine.predict import LayoutSummary, PredictOptions
+
+#: Choices of --tta and --precision (equal to geopose.engine.tta.TTA_MODES and
+#: geopose.engine.precision.PRECISIONS; spelled out so ``geopose --help`` need not
+#: import the engine).
+TTA_CHOICES = ("none", "flip", "d2", "d4")
+PRECISION_CHOICES = ("fp32", "bf16", "fp16", "auto")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``predict`` verb."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict AGL, angle and scale: submission files or one raster",
+        description="Predict per-pixel height above ground (AGL, m; written as uint16 cm) "
+        "and the vertical-flow angle (rad) and scale (written in px/cm) with one or more "
+        "checkpoints (an ensemble), test-time augmentation and mixed precision.",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        nargs="+",
+        required=True,
+        type=Path,
+        metavar="CKPT",
+        help="checkpoint(s) (.safetensors); several form an ensemble",
+    )
+    parser.add_argument(
+        "--weights",
+        nargs="+",
+        type=float,
+        metavar="W",
+        help="ensemble weight of each checkpoint (default: equal)",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, metavar="DIR", help="competition layout folder")
+    source.add_argument(
+        "--image", type=Path, metavar="FILE", help="one RGB raster of any size (GeoTIFF, j2k, png)"
+    )
+    parser.add_argument(
+        "--gsd", type=float, metavar="M", help="ground sample distance of --image, metres per pixel"
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--split", default="test", choices=SPLITS, help="layout split (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--tta",
+        default="d4",
+        choices=TTA_CHOICES,
+        help="test-time augmentation: none, flip (2 views), d2 (4), d4 (8) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="fp32, bf16, fp16 (CUDA) or auto (bf16 on capable GPUs, else fp32) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="tiles or windows per forward pass, each with all its TTA views (default: 1)",
+    )
+    parser.add_argument(
+        "--max-views-batch",
+        type=int,
+        metavar="N",
+        help="at most N images per forward pass (views × tiles) to save memory",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=2048,
+        metavar="PX",
+        help="sliding-window size in pixels; smaller images run in one pass (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=256,
+        metavar="PX",
+        help="overlap of sliding windows in pixels, blended with a cosine ramp "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--tar", action="store_true", help="also write OUT/submission.tar.gz")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs made with other checkpoints or settings",
+    )
+    parser.add_argument(
+        "--rectify",
+        action="store_true",
+        help="also write ground-level RGB and AGL of every image into OUT/rectified/",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write a JSON summary")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def options_from(args: argparse.Namespace) -> PredictOptions:
+    """PredictOptions from the parsed command line."""
+    from geopose.engine.predict import PredictOptions
+
+    return PredictOptions(
+        tta=args.tta,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        weights=tuple(args.weights) if args.weights else None,
+        device=args.device,
+        window=args.window,
+        overlap=args.overlap,
+        max_views_batch=args.max_views_batch,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the verb; returns the exit code."""
+    from geopose.engine.dist_predict import shard_from_env
+    from geopose.engine.predict import predict_layout
+
+    options = options_from(args)
+    if args.image is not None:
+        return _run_raster(args, options)
+    if args.gsd is not None:
+        raise UsageError("--gsd is for --image; a layout's GSD comes from its metadata.csv")
+    shard = shard_from_env()
+    summary = predict_layout(
+        args.checkpoint,
+        args.data,
+        args.out,
+        split=args.split,
+        options=options,
+        tar=args.tar,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        shard=shard,
+    )
+    if args.rectify:
+        _rectify_layout(args, summary)
+    _report_layout(summary, shard.rank, shard.world_size)
+    if args.json is not None and shard.is_main:
+        atomic_write_text(args.json, json.dumps(summary.as_dict(), indent=2) + "\n")
+    return EXIT_PROBLEMS if summary.failed else EXIT_OK
+
+
+def _report_layout(summary: LayoutSummary, rank: int, world: int) -> None:
+    who = f"rank {rank}/{world}: " if world > 1 else ""
+    print(
+        f"{who}wrote {len(summary.written)} prediction(s) to {summary.out} "
+        f"({summary.tiles_per_s:.2f} tiles/s), {len(summary.already_complete)} already complete"
+    )
+    if summary.tar is not None:
+        print(f"submission archive: {summary.tar}")
+    if summary.failed:
+        print(f"{who}skipped {len(summary.failed)} image(s):")
+        for image_id, problem in sorted(summary.failed.items()):
+            print(f"  {image_id}: {problem}")
+
+
+def _run_raster(args: argparse.Namespace, options: PredictOptions) -> int:
+    if args.gsd is None:
+        raise UsageError("--image needs --gsd (metres per pixel)")
+    if args.tar:
+        raise UsageError("--tar is for --data layouts")
+    from geopose.engine.predict import predict_raster
+
+    summary = predict_raster(
+        args.checkpoint, args.image, args.gsd, args.out, options=options, progress=not args.quiet
+    )
+    r = summary.result
+    print(
+        f"{args.image}: {r.height}×{r.width} px in {len(r.windows)} window(s), "
+        f"scale {r.scale:.4f} px/m, angle {r.angle:.4f} rad; wrote {summary.agl} and "
+        f"{summary.vflow} ({summary.seconds:.1f} s)"
+    )
+    if args.rectify:
+        _rectify_one(args.image, summary.agl, summary.vflow, args.out / "rectified")
+    if args.json is not None:
+        atomic_write_text(args.json, json.dumps(summary.as_dict(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def _rectify_layout(args: argparse.Namespace, summary: LayoutSummary) -> None:
+    from geopose.io.catalog import scan_layout
+    from geopose.io.layout import agl_name, vflow_name
+
+    mine = set(summary.written) | set(summary.already_complete)  # this rank's ids
+    for entry in scan_layout(args.data).layout.entries(args.split):
+        if entry.id not in mine:
+            continue
+        agl, vflow = summary.out / agl_name(entry.id), summary.out / vflow_name(entry.id)
+        if agl.is_file() and vflow.is_file():
+            _rectify_one(entry.rgb, agl, vflow, summary.out / "rectified")
+
+
+def _rectify_one(image: Path, agl: Path, vflow: Path, out: Path) -> None:
+    """Rectify one predicted image (the whole raster in memory)."""
+    from geopose.commands.rectify import input_geo, write_outputs
+    from geopose.engine.predict import raster_stem
+    from geopose.io import read_agl, read_rgb, read_vflow
+    from geopose.rectify import rectify
+
+    scale, angle = read_vflow(vflow)
+    result = rectify(read_rgb(image), read_agl(agl), scale, angle)
+    write_outputs(out, raster_stem(image), result, input_geo(agl, image), "tif")
+    print(f"rectified {image.name} → {out}", file=sys.stderr)

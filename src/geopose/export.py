@@ -1,0 +1,118 @@
+"""ONNX export of a geopose model, and a check of the exported file in ONNX Runtime.
+
+The ONNX graph takes ``image`` (B×3×H×W float32 RGB in [0, 1]) and ``gsd`` (B, metres
+per pixel) and returns ``agl`` (B×1×H×W m), ``mag`` (B×1×H×W px), ``scale`` (B, px/m),
+``direction`` (B×2 unit (dx, dy)) and ``angle`` (B, rad) — the model contract of
+DESIGN.md §4. The batch is dynamic; the tile is ``height`` × ``width`` px as exported
+(the model reads its input size as Python ints, which fixes it in the graph; run
+larger rasters as windows of that size, as ``geopose predict`` does). TTA and ensembles
+are left to the caller: they are loops over views and models around this graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from geopose.engine.load_model import load_model
+from geopose.errors import UsageError
+from geopose.io.atomic import atomic_path
+from geopose.models import OUTPUT_KEYS
+
+#: ONNX input names.
+INPUT_NAMES = ("image", "gsd")
+
+
+class _TupleOutputs(nn.Module):
+    """The model with its output dict as a tuple in :data:`OUTPUT_KEYS` order."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor, gsd: Tensor) -> tuple[Tensor, ...]:
+        out = self.model(image, gsd)
+        return tuple(out[k] for k in OUTPUT_KEYS)
+
+
+def export_model(
+    model: nn.Module,
+    out: str | Path,
+    *,
+    height: int = 512,
+    width: int | None = None,
+    opset: int = 18,
+) -> Path:
+    """Export ``model`` (eval mode, CPU) to ONNX file ``out``, atomically; returns ``out``.
+
+    The graph takes tiles of ``height`` × ``width`` px (multiples of 32; ``width``
+    defaults to ``height``) and any batch size.
+    """
+    w = height if width is None else width
+    if height % 32 or w % 32 or height <= 0 or w <= 0:
+        raise UsageError(f"ONNX tile size {height}×{w} px: use positive multiples of 32")
+    target = Path(out)
+    wrapped = _TupleOutputs(model.to("cpu")).eval()
+    image = torch.rand(2, 3, height, w)
+    gsd = torch.tensor([0.3, 0.5])
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    shapes = {"image": {0: batch}, "gsd": {0: batch}}
+    with atomic_path(target) as tmp, torch.no_grad():
+        program = torch.onnx.export(
+            wrapped,
+            (image, gsd),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_KEYS),
+            dynamic_shapes=shapes,
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        if program is None:
+            raise RuntimeError("torch.onnx.export returned no program")
+        program.save(str(tmp))
+    return target
+
+
+def export_checkpoint(
+    checkpoint: str | Path, out: str | Path, *, height: int = 512, width: int | None = None
+) -> Path:
+    """Rebuild the model of ``checkpoint`` and export it to ONNX file ``out``."""
+    return export_model(load_model(checkpoint), out, height=height, width=width)
+
+
+def run_onnx(path: str | Path, image: np.ndarray, gsd: np.ndarray) -> dict[str, np.ndarray]:
+    """Run an exported file in ONNX Runtime (CPU): ``image`` B×3×H×W float32, ``gsd`` B."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {"image": image.astype(np.float32), "gsd": gsd.astype(np.float32)}
+    outputs = session.run(list(OUTPUT_KEYS), feeds)
+    return dict(zip(OUTPUT_KEYS, outputs, strict=True))
+
+
+def compare_onnx(
+    model: nn.Module, path: str | Path, image: np.ndarray, gsd: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """How far ONNX Runtime is from PyTorch, per output.
+
+    ``abs``: largest ``|onnx − torch|`` (the output's unit); ``scaled``: largest
+    ``|onnx − torch| / max(1, |torch|)`` — absolute for values up to 1, relative above
+    (float32 carries ~7 digits, so a 60 m height is only exact to ~1e-5 m).
+    """
+    with torch.inference_mode():
+        ref = model.eval()(torch.from_numpy(image).float(), torch.from_numpy(gsd).float())
+    got = run_onnx(path, image, gsd)
+    result = {}
+    for key in OUTPUT_KEYS:
+        want = ref[key].float().numpy().astype(np.float64)
+        diff = np.abs(want - got[key].astype(np.float64))
+        result[key] = {
+            "abs": float(diff.max()),
+            "scaled": float((diff / np.maximum(1.0, np.abs(want))).max()),
+        }
+    return result
