@@ -34,9 +34,10 @@ unit: install browser
 
 test: lint typecheck unit
 
+# The whole system on generated data: synth -> train (10 min CPU) -> D4 predict ->
+# official score -> demo_out/report.html and demo_out/summary.json.
 demo: install
-	$(BIN)/geopose synth synth_demo --train-per-city 2 --test-per-city 1 --size 512 --preview
-	$(BIN)/geopose check synth_demo
+	$(BIN)/geopose demo --out demo_out
 
 # CPU benchmark suite: JSON per script in benchmarks/results/, one table on stdout.
 bench: install

@@ -466,7 +466,10 @@ class Trainer:
             bar.update(1)
         if not self.info.is_main:
             return
-        bar.set_postfix(loss=f"{loss:.4g}", lr=f"{self.lr:.2e}", img_s=f"{rate:.1f}", refresh=False)
+        postfix = {"loss": f"{loss:.4g}", "lr": f"{self.lr:.2e}", "img_s": f"{rate:.1f}"}
+        if self.last_score is not None:
+            postfix["val"] = f"{self.last_score:.3f}"  # the latest validation score
+        bar.set_postfix(postfix, refresh=False)
         if ok and self.step % max(1, self.config.train.log_every) == 0:
             self.files.tensorboard(
                 {"train/loss": loss, "train/lr": self.lr, "train/images_per_s": rate}, self.step

@@ -1,0 +1,186 @@
+"""The one-command demo: synthetic cities → training → D4 prediction → official score → report.
+
+Everything runs on the CPU from generated data, so a newcomer sees the whole system
+work without a GPU or a download. Each stage is the same library code the verbs use
+(``geopose synth``, ``train``, ``predict``, ``evaluate``, ``report``); the demo only
+chooses sizes and a recipe and times the stages.
+
+Output folder::
+
+    OUT/data/         the synthetic competition layout (train/, test/, test_truth/)
+    OUT/run/          the training run (config.yaml, metrics.jsonl, checkpoints/)
+    OUT/pred/         submission files of the held-out test split + scores.json
+    OUT/report.html   the report with pictures
+    OUT/summary.json  score, per-city figures, time per stage, peak memory
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geopose.config import load_config
+from geopose.engine.recipes import recipe_path
+from geopose.errors import UsageError
+from geopose.io.atomic import atomic_write_text
+
+#: Default data sizes, chosen by measurement for a 10-minute CPU budget (see
+#: docs/demo.md): tiles per city for training and held-out testing, tile side (px).
+DEFAULT_TRAIN_PER_CITY = 24
+DEFAULT_TEST_PER_CITY = 4
+DEFAULT_SIZE = 256
+DEFAULT_RECIPE = "demo"
+CITIES = ("ARG", "ATL", "JAX", "OMA")
+
+
+@dataclass
+class DemoOptions:
+    """What the demo generates and how long it trains (``minutes`` of training time)."""
+
+    out: Path
+    minutes: float = 10.0
+    seed: int = 0
+    train_per_city: int = DEFAULT_TRAIN_PER_CITY
+    test_per_city: int = DEFAULT_TEST_PER_CITY
+    size: int = DEFAULT_SIZE
+    recipe: str = DEFAULT_RECIPE
+    overrides: list[str] = field(default_factory=list)
+    workers: int = max(1, min(2, os.cpu_count() or 1))
+    progress: bool = True
+
+    def check(self) -> None:
+        if not self.minutes > 0:
+            raise UsageError(f"--minutes must be positive, got {self.minutes}")
+        if self.train_per_city < 2 or self.test_per_city < 1:
+            raise UsageError("need at least 2 training and 1 test tile per city")
+        if self.size < 32:
+            raise UsageError(f"--size must be at least 32 px, got {self.size}")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """The best validated checkpoint of a run (highest score in its name), else ``last``."""
+    ckpt = run_dir / "checkpoints"
+    best: tuple[float, Path] | None = None
+    for path in ckpt.glob("best-*.safetensors"):
+        match = re.match(r"best-\d+-(-?[0-9.]+)\.safetensors$", path.name)
+        if match and (best is None or float(match.group(1)) > best[0]):
+            best = (float(match.group(1)), path)
+    if best is not None:
+        return best[1]
+    last = ckpt / "last.safetensors"
+    if not last.exists():
+        raise UsageError(f"{run_dir}: training wrote no checkpoint")
+    return last
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _stage(name: str, timings: dict[str, float], fn: Callable[[], Any]) -> Any:
+    _say(f"== demo: {name}")
+    start = time.perf_counter()
+    result = fn()
+    timings[name] = round(time.perf_counter() - start, 2)
+    return result
+
+
+def run_demo(options: DemoOptions) -> dict[str, Any]:
+    """Run every stage; return the summary that is also written to ``OUT/summary.json``."""
+    from geopose.commands.evaluate import evaluate_files, find_tasks, format_table
+    from geopose.data.synth import write_dataset
+    from geopose.engine.predict import PredictOptions, predict_layout
+    from geopose.engine.train import train
+    from geopose.report import make_report
+
+    options.check()
+    out = Path(options.out)
+    data, run, pred = out / "data", out / "run", out / "pred"
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+
+    _stage(
+        "synthetic data",
+        timings,
+        lambda: write_dataset(
+            data,
+            cities=CITIES,
+            train_per_city=options.train_per_city,
+            test_per_city=options.test_per_city,
+            size=options.size,
+            seed=options.seed,
+            workers=options.workers,
+            progress=options.progress,
+        ),
+    )
+    overrides = [
+        f"data.root={data.resolve()}",
+        f"train.seed={options.seed}",
+        f"train.time_limit_s={options.minutes * 60.0}",
+        *options.overrides,
+    ]
+    config = load_config(recipe_path(options.recipe), overrides)
+    result = _stage("training", timings, lambda: train(config, run, progress=options.progress))
+    checkpoint = best_checkpoint(run)
+    _say(f"   stopped: {result.stopped} after {result.step} steps; using {checkpoint.name}")
+    _stage(
+        "prediction (D4 TTA)",
+        timings,
+        lambda: predict_layout(
+            [checkpoint], data, pred, options=PredictOptions(tta="d4"), progress=options.progress
+        ),
+    )
+
+    def score() -> Any:
+        tasks = find_tasks(pred, data / "test_truth", data / "metadata.csv")
+        metric, problems = evaluate_files(tasks, workers=1)
+        if problems:
+            raise UsageError(f"truth files could not be scored: {problems[0]}")
+        return metric.compute()
+
+    scores = _stage("evaluation", timings, score)
+    scores_dict = scores.as_dict()
+    atomic_write_text(pred / "scores.json", json.dumps(scores_dict, indent=2) + "\n")
+    report = _stage(
+        "report",
+        timings,
+        lambda: make_report(
+            run, pred_dir=pred, data_dir=data, out=out / "report.html", progress=False
+        ),
+    )
+    summary = {
+        "score": scores_dict["score"],
+        "agl_r2": scores_dict["agl_r2"],
+        "vflow_r2": scores_dict["vflow_r2"],
+        "cities": scores_dict["cities"],
+        "failed": scores_dict.get("failed", []),
+        "train_seconds": timings["training"],
+        "total_seconds": round(time.perf_counter() - start, 2),
+        "stage_seconds": timings,
+        "preset": config.model.preset,
+        "recipe": options.recipe,
+        "steps": result.step,
+        "checkpoint": str(checkpoint),
+        "train_tiles": options.train_per_city * len(CITIES),
+        "test_tiles": options.test_per_city * len(CITIES),
+        "tile_px": options.size,
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "report": str(report.path),
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    print(format_table(scores))
+    print(f"report: {report.path}")
+    print(f"summary: {out / 'summary.json'}")
+    return summary
