@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,6 @@ from geopose.engine.recipes import recipe_names, recipe_path
 from geopose.models import create_model, list_presets
 
 SMALL = ["data.folds=4", "train.batch_size=3", "train.crop_size=32", "train.workers=0"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """One intra-op thread: spin-waiting OpenMP threads cost more than they gain here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
