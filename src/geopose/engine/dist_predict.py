@@ -17,6 +17,8 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from geopose.engine.distributed import pick_device
+
 _T = TypeVar("_T")
 
 
@@ -46,12 +48,9 @@ def shard_from_env() -> Shard:
 
 
 def device_for(shard: Shard, requested: str = "auto") -> torch.device:
-    """``cuda:LOCAL_RANK`` for ``auto``/``cuda`` when CUDA is available, else ``requested``."""
-    if requested in ("auto", "cuda"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", shard.local_rank % torch.cuda.device_count())
-        return torch.device("cpu") if requested == "auto" else torch.device("cuda")
-    return torch.device(requested)
+    """``cuda:LOCAL_RANK`` for ``auto``/``cuda`` when CUDA is available, else ``requested``
+    (the same rule as training's :func:`geopose.engine.distributed.pick_device`)."""
+    return pick_device(shard.local_rank, None if requested == "auto" else requested)
 
 
 def init_group(shard: Shard, device: torch.device) -> bool:

@@ -44,7 +44,7 @@ def pick_device(local_rank: int = 0, requested: str | None = None) -> torch.devi
         device = torch.device(requested)
         if device.type == "cuda":
             if not torch.cuda.is_available():
-                raise UsageError(f"train.device={requested}: CUDA is not available here")
+                raise UsageError(f"device {requested}: CUDA is not available here")
             if device.index is None:
                 device = torch.device("cuda", local_rank % torch.cuda.device_count())
         return device
