@@ -64,6 +64,13 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert json.loads((tmp_path / "s.json").read_text())["score"] == pytest.approx(
         saved["score"], rel=1e-9
     )
+    # Flows are shrunk by default, and the unshrunk prediction is scored beside them:
+    # same heights, so the same AGL R².
+    assert saved["shrink_flow"] is True
+    raw = json.loads((out / "pred_unshrunk" / "scores.json").read_text())
+    assert saved["unshrunk"]["score"] == pytest.approx(raw["score"], rel=1e-9)
+    assert saved["unshrunk"]["agl_r2"] == pytest.approx(saved["agl_r2"], rel=1e-9)
+    assert "without it the score is" in printed
 
 
 def test_best_checkpoint_prefers_highest_score(tmp_path: Path) -> None:

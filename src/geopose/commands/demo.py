@@ -50,6 +50,12 @@ def register(subparsers: Any) -> None:
         default=d.DEFAULT_RECIPE,
         help="training recipe name or YAML file (default %(default)s)",
     )
+    parser.add_argument(
+        "--no-shrink-flow",
+        action="store_true",
+        help="write the model's own scale, not the one shrunk by the TTA views' direction "
+        "agreement (predict --shrink-flow)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="training config overrides"
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             minutes=args.minutes,
             seed=args.seed,
+            shrink_flow=not args.no_shrink_flow,
             train_per_city=args.train_per_city,
             test_per_city=args.test_per_city,
             size=args.size,

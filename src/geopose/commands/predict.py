@@ -115,6 +115,13 @@ def register(subparsers: Any) -> None:
         help="overlap of sliding windows in pixels, blended with a cosine ramp "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--shrink-flow",
+        action="store_true",
+        help="multiply each scale by the agreement (0-1) of the TTA views' directions: "
+        "the flow with the least expected error under the official metric when the "
+        "direction is uncertain; the scale is then not the physical lean",
+    )
     parser.add_argument("--tar", action="store_true", help="also write OUT/submission.tar.gz")
     parser.add_argument(
         "--overwrite",
@@ -144,6 +151,7 @@ def options_from(args: argparse.Namespace) -> PredictOptions:
         window=args.window,
         overlap=args.overlap,
         max_views_batch=args.max_views_batch,
+        shrink_flow=args.shrink_flow,
     )
 
 

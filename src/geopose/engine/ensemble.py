@@ -5,6 +5,9 @@ per-member weights ``w`` (normalised to sum 1):
 
 - ``agl`` (m), ``mag`` (px) and ``scale`` (px/m): weighted means;
 - ``direction``: weighted mean of the members' unit vectors, normalised; ``angle`` from it;
+- ``direction_agreement`` (in [0, 1]): the length of the weighted mean of each member's
+  unit direction times its own agreement (1 for a bare model): the agreement of all
+  views of all members;
 - ``scale_den`` (m², Σ agl²): weighted mean, and ``scale_num = scale · scale_den``, so
   that sliding windows pooling ``Σ num / Σ den`` weight each window's (ensemble) scale
   by its height evidence.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from geopose.errors import UsageError
@@ -57,6 +61,10 @@ class EnsembleModel(nn.Module):
                 "direction": unit_direction(out["direction"]),
                 "scale_den": den.float(),
             }
+            agreement = out.get("direction_agreement")
+            if agreement is None:
+                agreement = parts["scale"].new_ones(parts["scale"].shape)
+            parts["agreement_vector"] = agreement.float()[:, None] * parts["direction"]
             for key, value in parts.items():
                 acc[key] = acc[key] + weight * value if key in acc else weight * value
         unit = unit_direction(acc["direction"])
@@ -66,6 +74,7 @@ class EnsembleModel(nn.Module):
             "scale": acc["scale"],
             "direction": unit,
             "angle": direction_to_angle(unit),
+            "direction_agreement": torch.linalg.vector_norm(acc["agreement_vector"], dim=1),
             "scale_num": acc["scale"] * acc["scale_den"],
             "scale_den": acc["scale_den"],
         }

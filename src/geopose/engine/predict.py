@@ -52,6 +52,9 @@ class PredictOptions:
     available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``. ``window``/``overlap``: sliding
     window size and overlap in pixels (tiles up to ``window`` px run in one pass).
     ``max_views_batch``: cap on images per forward pass (views × tiles), ``None`` = all.
+    ``shrink_flow``: write the scale times the TTA views' direction agreement (see
+    :mod:`geopose.engine.predictor`); off by default because the scale written is then
+    no longer the physical lean.
     """
 
     tta: str = "d4"
@@ -62,6 +65,7 @@ class PredictOptions:
     window: int = 2048
     overlap: int = 256
     max_views_batch: int | None = None
+    shrink_flow: bool = False
 
     def check(self, n_checkpoints: int) -> None:
         """Raise :class:`UsageError` for inconsistent options."""
@@ -125,6 +129,7 @@ class RasterSummary:
             "width": r.width,
             "scale": r.scale,
             "angle": r.angle,
+            "direction_agreement": r.agreement,
             "windows": r.windows,
             "seconds": self.seconds,
         }
@@ -150,6 +155,7 @@ def make_predictor(
         batch_size=options.batch_size,
         window=options.window,
         overlap=options.overlap,
+        shrink_flow=options.shrink_flow,
     )
 
 
@@ -164,6 +170,7 @@ def run_settings(
         "precision": precision,
         "window": options.window,
         "overlap": options.overlap,
+        "shrink_flow": options.shrink_flow,
     }
 
 

@@ -5,6 +5,15 @@ precision and returns numpy results; :meth:`Predictor.predict_windows` covers a 
 of any size with sliding windows (one window when it fits) read on demand and hands
 the blended AGL to a sink row block by row block, so neither the input nor the output
 raster has to fit in memory.
+
+**Flow shrinkage** (``shrink_flow=True``, off by default): the written scale is the
+least-squares scale times the TTA views' direction agreement ``R`` in [0, 1] (the
+length of the mean of their unit directions). Under the official metric, an uncertain
+direction is costly: a flow pointing the wrong way scores worse than no flow at all,
+and when the direction is only known to within a spread whose mean resultant length is
+``R``, the flow with the least expected squared error is ``R`` times the confident one.
+The scale written is then no longer the physical lean of the image; use it for scoring,
+not for rectifying.
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ RowSink = Callable[[int, NDArray[np.float32]], None]
 
 @dataclass(frozen=True)
 class TileResult:
-    """One tile's prediction: AGL H×W float32 metres, scale px/m, angle rad, and the
-    least-squares sums (``num`` px·m, ``den`` m²) behind the scale."""
+    """One tile's prediction: AGL H×W float32 metres, scale px/m (times ``agreement``
+    when the predictor shrinks flows), angle rad, the least-squares sums (``num`` px·m,
+    ``den`` m²) behind the unshrunk scale, and the TTA views' direction agreement."""
 
     agl: NDArray[np.float32]
     scale: float
@@ -43,6 +53,7 @@ class TileResult:
     direction: tuple[float, float]
     num: float
     den: float
+    agreement: float = 1.0
 
 
 @dataclass
@@ -54,6 +65,7 @@ class RasterResult:
     width: int
     scale: float
     angle: float
+    agreement: float = 1.0
     windows: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -88,6 +100,7 @@ class Predictor:
         precision: ``fp32``, ``bf16``, ``fp16`` (CUDA only) or ``auto``.
         batch_size: tiles (or windows) per forward pass; each brings all its TTA views.
         window, overlap: sliding-window size and overlap in pixels for large rasters.
+        shrink_flow: multiply the scale by the direction agreement (module text).
     """
 
     def __init__(
@@ -99,6 +112,7 @@ class Predictor:
         batch_size: int = 1,
         window: int = 2048,
         overlap: int = 256,
+        shrink_flow: bool = False,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -106,6 +120,7 @@ class Predictor:
         self.batch_size = max(1, int(batch_size))
         self.window = window
         self.overlap = overlap
+        self.shrink_flow = bool(shrink_flow)
         self.min_den, self.fallback = _limits(model)
 
     def predict_tiles(self, images: NDArray[np.uint8], gsd: Sequence[float]) -> list[TileResult]:
@@ -126,17 +141,24 @@ class Predictor:
         direction = out["direction"].float().cpu().numpy()
         num = out["scale_num"].float().cpu().numpy()
         den = out["scale_den"].float().cpu().numpy()
+        agreement = out.get("direction_agreement")
+        agree = np.ones(len(images)) if agreement is None else agreement.float().cpu().numpy()
         return [
             TileResult(
                 agl=np.ascontiguousarray(agl[b], dtype=np.float32),
-                scale=float(scale[b]),
+                scale=self._shrunk(float(scale[b]), float(agree[b])),
                 angle=float(direction_to_angle(float(direction[b, 0]), float(direction[b, 1]))),
                 direction=(float(direction[b, 0]), float(direction[b, 1])),
                 num=float(num[b]),
                 den=float(den[b]),
+                agreement=float(agree[b]),
             )
             for b in range(len(images))
         ]
+
+    def _shrunk(self, scale: float, agreement: float) -> float:
+        """The scale to write: shrunk by the direction agreement when asked."""
+        return scale * min(max(agreement, 0.0), 1.0) if self.shrink_flow else scale
 
     def predict_windows(
         self,
@@ -185,18 +207,25 @@ class Predictor:
                 fallback=self.fallback,
             )[0]
         )
-        if len(per_window) == 1:
-            scale = per_window[0][1].scale  # one window: exactly its own result
         weights = np.array([r.den for _, r in per_window], dtype=np.float64)
         if not weights.sum() > 0:
             weights = np.ones_like(weights)
         vec = np.array([r.direction for _, r in per_window], dtype=np.float64)
         dx, dy = (weights[:, None] * vec).sum(axis=0)
+        # The raster's agreement: the same weighted mean, of each window's direction
+        # lengthened to its own agreement.
+        agree = np.array([r.agreement for _, r in per_window], dtype=np.float64)
+        agreement = float(np.hypot(*(weights[:, None] * agree[:, None] * vec).sum(axis=0)))
+        agreement /= float(weights.sum())
+        scale = self._shrunk(scale, agreement)
+        if len(per_window) == 1:
+            scale = per_window[0][1].scale  # one window: exactly its own result
         return RasterResult(
             height=height,
             width=width,
             scale=scale,
             angle=float(direction_to_angle(float(dx), float(dy))),
+            agreement=agreement,
             windows=[
                 {
                     "top": w.top,

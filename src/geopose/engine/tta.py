@@ -13,6 +13,8 @@ device runs out of memory. De-augmentation:
 - ``agl`` (m) and ``mag`` (px): the inverse image transform, then the mean over views;
 - ``direction``: the inverse vector map ``Mᵀ d`` of each view, normalised, averaged,
   normalised again; ``angle`` from it;
+- ``direction_agreement`` (B, in [0, 1]): the length of that average of unit vectors,
+  1 when every view points the same way and near 0 when they scatter;
 - ``scale`` (px/m): least-squares sums ``Σ mag·agl`` and ``Σ agl²`` of every
   de-augmented view, each view counted once, pooled, then divided
   (:func:`geopose.models.scale_from_sums`).
@@ -22,8 +24,8 @@ predicting ``rot90(x)`` gives ``rot90`` of the AGL predicted for ``x`` and the a
 plus π/2, and scale does not change.
 
 The wrapper returns the model contract (``agl``, ``mag``, ``scale``, ``direction``,
-``angle``) plus ``scale_num`` (px·m) and ``scale_den`` (m²), the pooled sums, so that
-sliding windows can pool them further.
+``angle``) plus ``direction_agreement`` and ``scale_num`` (px·m) and ``scale_den`` (m²),
+the pooled sums, so that sliding windows can pool them further.
 """
 
 from __future__ import annotations
@@ -182,6 +184,7 @@ class TTAModel(nn.Module):
             "scale": scale,
             "direction": unit,
             "angle": direction_to_angle(unit),
+            "direction_agreement": torch.linalg.vector_norm(direction, dim=1) / count,
             "scale_num": num,
             "scale_den": den,
         }

@@ -166,6 +166,11 @@ def test_ensemble_of_two_architectures_averages_members(
     assert res.scale == pytest.approx(0.75 * single[0].scale + 0.25 * single[1].scale, rel=1e-5)
     vec = 0.75 * np.array(single[0].direction) + 0.25 * np.array(single[1].direction)
     assert res.angle == pytest.approx(float(np.arctan2(vec[0], vec[1]) % (2 * np.pi)), abs=1e-5)
+    # Agreement of all views of all members: each member's direction at its own length.
+    agree = sum(
+        w * r.agreement * np.array(r.direction) for w, r in zip((0.75, 0.25), single, strict=True)
+    )
+    assert res.agreement == pytest.approx(float(np.hypot(*agree)), abs=1e-5)
 
 
 def test_written_files_hold_the_predictions(
@@ -185,6 +190,32 @@ def test_written_files_hold_the_predictions(
     scale, angle = read_vflow(out / vflow_name(entry.id))
     assert scale == pytest.approx(res.scale, rel=1e-6)
     assert angle == pytest.approx(res.angle)
+
+
+def test_shrink_flow_writes_the_scale_times_the_direction_agreement(
+    tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
+) -> None:
+    plain, shrunk = tmp_path / "plain", tmp_path / "shrunk"
+    assert _predict_cli(tiny_checkpoint, synth_layout, plain) == 0
+    assert _predict_cli(tiny_checkpoint, synth_layout, shrunk, "--shrink-flow") == 0
+    opts = PredictOptions(tta="d4", precision="fp32", device="cpu")
+    predictor = make_predictor([tiny_checkpoint], opts)
+    ratios = []
+    for entry in open_layout(synth_layout).entries("test"):
+        with torch.inference_mode():
+            res = predictor.predict_tiles(load_sample(entry)["image"][None], [entry.gsd])[0]
+        scale, angle = read_vflow(plain / vflow_name(entry.id))
+        scale_s, angle_s = read_vflow(shrunk / vflow_name(entry.id))
+        assert angle_s == pytest.approx(angle)
+        assert scale_s == pytest.approx(scale * res.agreement, rel=1e-5)
+        np.testing.assert_array_equal(
+            read_agl(plain / agl_name(entry.id)), read_agl(shrunk / agl_name(entry.id))
+        )
+        ratios.append(scale_s / scale)
+    assert all(0.0 <= r <= 1.0 for r in ratios)
+    assert min(ratios) < 0.999  # a briefly trained model's views disagree somewhere
+    # The setting is part of the manifest: the other choice is refused without --overwrite.
+    assert _predict_cli(tiny_checkpoint, synth_layout, shrunk) != 0
 
 
 def test_rectify_option_writes_ground_level_images_of_every_prediction(

@@ -162,3 +162,43 @@ def test_tta_equals_an_independent_loop_over_views(tiny_model: torch.nn.Module) 
     np.testing.assert_allclose(got["agl"][0, 0], aglsum / 8, atol=1e-4)
     np.testing.assert_allclose(got["scale"][0], num / den, rtol=1e-4)
     assert angle_difference(got["angle"][0], math.atan2(vec[0], vec[1])) < 2e-3
+    # The agreement is the length of the mean re-aligned unit direction.
+    np.testing.assert_allclose(got["direction_agreement"][0], np.hypot(*vec) / 8, atol=2e-3)
+
+
+def test_direction_agreement_is_one_for_one_view_and_invariant_under_d4(
+    tiny_model: torch.nn.Module,
+) -> None:
+    image, gsd = _tile(seed=8)
+    single = _predict(TTAModel(tiny_model, "none"), image, gsd)
+    np.testing.assert_allclose(single["direction_agreement"], [1.0], atol=1e-6)
+    tta = TTAModel(tiny_model, "d4")
+    base = _predict(tta, image, gsd)["direction_agreement"][0]
+    rot = _predict(tta, torch.rot90(image, 1, dims=(-2, -1)), gsd)["direction_agreement"][0]
+    assert 0.0 <= base <= 1.0
+    assert rot == pytest.approx(base, abs=1e-4)
+
+
+def test_constant_direction_model_has_no_agreement_under_d4(
+    tiny_model: torch.nn.Module,
+) -> None:
+    """A model that ignores the image for its direction: the eight re-aligned views
+    point eight ways and cancel, so the agreement is 0 (and 1 without TTA)."""
+
+    class FixedDirection(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, image: torch.Tensor, gsd: torch.Tensor) -> dict[str, torch.Tensor]:
+            out = dict(self.inner(image, gsd))
+            d = torch.tensor([[0.6, 0.8]]).expand(image.shape[0], 2)
+            out["direction"] = d
+            return out
+
+    image, gsd = _tile(seed=9)
+    fixed = FixedDirection(tiny_model)
+    d4 = _predict(TTAModel(fixed, "d4"), image, gsd)["direction_agreement"][0]
+    none = _predict(TTAModel(fixed, "none"), image, gsd)["direction_agreement"][0]
+    assert d4 == pytest.approx(0.0, abs=1e-6)
+    assert none == pytest.approx(1.0, abs=1e-6)
