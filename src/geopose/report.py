@@ -210,6 +210,17 @@ def _choose_scores(
     return None, ""
 
 
+def _shrunk_flows(pred_dir: Path) -> bool:
+    """Whether the prediction manifest in ``pred_dir`` says flows were shrunk."""
+    from geopose.engine.manifest import MANIFEST
+
+    try:
+        settings = json.loads((pred_dir / MANIFEST).read_text(encoding="utf-8"))["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(settings, dict) and bool(settings.get("shrink_flow"))
+
+
 def make_report(
     run_dir: str | Path,
     *,
@@ -236,6 +247,12 @@ def make_report(
     if preds is not None and not preds.is_dir():
         raise UsageError(f"{preds}: prediction folder not found")
     ev = None
+    if preds is not None and _shrunk_flows(preds):
+        res.notes.append(
+            f"{preds} was written with --shrink-flow: each scale is the model's times the "
+            "agreement of the TTA views' directions, so the flow arrows and rectified "
+            "images show the shrunk lean"
+        )
     if preds is not None:
         data = Path(data_dir) if data_dir is not None else None
         if data is None and truth_dir is None:

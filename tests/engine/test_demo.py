@@ -71,6 +71,7 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert saved["unshrunk"]["score"] == pytest.approx(raw["score"], rel=1e-9)
     assert saved["unshrunk"]["agl_r2"] == pytest.approx(saved["agl_r2"], rel=1e-9)
     assert "without it the score is" in printed
+    assert "written with --shrink-flow" in Path(saved["report"]).read_text(encoding="utf-8")
 
 
 def test_best_checkpoint_prefers_highest_score(tmp_path: Path) -> None:
