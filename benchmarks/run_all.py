@@ -31,6 +31,9 @@ FULL_ARGS: dict[str, list[str]] = {
     "check_speed": ["--tiles", "4", "--repeats", "1"],
     "model_speed": [],
     "rectify_speed": [],
+    "data_speed": [],
+    "train_speed": ["--presets", "tiny,b0-unet,b7-unet", "--steps", "3", "--warmup", "1"],
+    "predict_speed": ["--preset", "tiny", "--repeats", "2"],
 }
 QUICK_ARGS: dict[str, list[str]] = {
     "synth_speed": ["--size", "512", "--repeats", "1"],
@@ -38,6 +41,9 @@ QUICK_ARGS: dict[str, list[str]] = {
     "check_speed": ["--tiles", "2", "--size", "512", "--repeats", "1"],
     "model_speed": ["--runs", "2"],
     "rectify_speed": ["--size", "256", "--repeats", "1"],
+    "data_speed": ["--size", "256", "--crop", "128", "--tiles", "2", "--samples", "5"],
+    "train_speed": ["--presets", "tiny", "--steps", "2", "--warmup", "1"],
+    "predict_speed": ["--size", "128", "--repeats", "1", "--modes", "none,d4"],
 }
 
 
@@ -80,6 +86,14 @@ def flatten(value: Any, prefix: str = "") -> dict[str, float]:
     if isinstance(value, dict):
         for key, child in value.items():
             out.update(flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, list):
+        # Rows of a table: name each by its text fields (e.g. "d4/bf16"), else its index.
+        for i, child in enumerate(value):
+            label = str(i)
+            if isinstance(child, dict):
+                words = [str(v) for v in child.values() if isinstance(v, str)]
+                label = "/".join(words) or label
+            out.update(flatten(child, f"{prefix}.{label}" if prefix else label))
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         out[prefix] = float(value)
     return out

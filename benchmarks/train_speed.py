@@ -1,12 +1,13 @@
 """Training-step throughput of the real loop (``Trainer.optimizer_step``), as JSON.
 
-    PYTHONPATH=src python benchmarks/train_speed.py --device cpu [--preset tiny] [--size 128]
-    PYTHONPATH=src python benchmarks/train_speed.py --device cuda --preset b0-unet --size 512
+    PYTHONPATH=src python benchmarks/train_speed.py --presets tiny,b0-unet [--size 128]
+    PYTHONPATH=src python benchmarks/train_speed.py --device cuda --presets b7-unet --size 512
 
-For each precision available on the device (fp32, bf16, and fp16 on CUDA) and with and
-without channels_last, it times ``--steps`` optimizer steps (after ``--warmup`` ones) on a
-fixed batch of synthetic tiles and prints images/s, ms per step and peak memory. Ratios
-are measured in one run, on one machine.
+For each model preset and each precision available on the device (fp32, bf16, and fp16
+on CUDA) and with and without channels_last, it times ``--steps`` optimizer steps (after
+``--warmup`` ones) on a fixed batch of synthetic tiles and prints images/s, ms per step
+and peak memory, keyed ``presets.<preset>.<precision>[_channels_last]``. Ratios are
+measured in one run, on one machine.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ def _variants(device: str) -> list[tuple[str, bool]]:
 
 
 def _measure(
-    args: argparse.Namespace, root: Path, precision: str, channels_last: bool
+    args: argparse.Namespace, root: Path, preset: str, precision: str, channels_last: bool
 ) -> dict[str, Any]:
     overrides = [
-        f"data.root={root}", "data.folds=2", f"model.preset={args.preset}",
+        f"data.root={root}", "data.folds=2", f"model.preset={preset}",
         f"train.batch_size={args.batch}", f"train.crop_size={args.size}", "train.workers=0",
         f"train.precision={precision}", f"train.channels_last={str(channels_last).lower()}",
         f"train.device={args.device}", "augment.level=none",
@@ -61,8 +62,6 @@ def _measure(
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         trainer.close()
     return {
-        "precision": precision,
-        "channels_last": channels_last,
         "images_per_s": args.batch * args.steps / seconds,
         "ms_per_step": 1000 * seconds / args.steps,
         "peak_mem_mb": peak,
@@ -73,7 +72,9 @@ def _measure(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--preset", default="tiny", help="model preset (default tiny)")
+    parser.add_argument(
+        "--presets", default="tiny", help="comma-separated model presets (default tiny)"
+    )
     parser.add_argument("--size", type=int, default=128, help="crop side in px (default 128)")
     parser.add_argument("--batch", type=int, default=4, help="images per step (default 4)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (default 5)")
@@ -85,16 +86,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
         write_dataset(root, ["JAX", "OMA"], 2 * args.batch, 0, args.size, seed=0, progress=False)
-        rows = [_measure(args, root, p, cl) for p, cl in _variants(args.device)]
+        results: dict[str, dict[str, Any]] = {}
+        for preset in [p.strip() for p in args.presets.split(",") if p.strip()]:
+            print(f"timing {preset}", file=sys.stderr, flush=True)
+            results[preset] = {
+                f"{p}_channels_last" if cl else p: _measure(args, root, preset, p, cl)
+                for p, cl in _variants(args.device)
+            }
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     report = {
         "benchmark": "train_speed",
         "device": device_name,
         "threads": torch.get_num_threads(),
-        "preset": args.preset,
         "size": args.size,
         "batch": args.batch,
-        "results": rows,
+        "presets": results,
     }
     print(json.dumps(report, indent=2))
     return 0
