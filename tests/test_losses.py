@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from geopose.errors import UsageError
-from geopose.losses import CITY_MEAN_AGL, build_loss, loss_kinds
+from geopose.losses import CITY_MEAN_AGL, LeanMaskLoss, build_loss, loss_kinds
 
 B, H, W = 4, 12, 10
 CITIES = ["JAX", "OMA", "JAX", "XYZ"]
@@ -36,6 +36,7 @@ def make_batch(seed: int = 0) -> tuple[dict, dict]:
         "mag": (pred_agl.detach() * 1.3 + torch.randn(B, 1, H, W, generator=g)).requires_grad_(),
         "scale": (batch["scale"] + torch.randn(B, generator=g) * 0.3).requires_grad_(),
         "direction": torch.randn(B, 2, generator=g).requires_grad_(),
+        "lean_logits": torch.randn(B, 1, H, W, generator=g).requires_grad_(),
     }
     return pred, batch
 
@@ -210,6 +211,57 @@ def test_tile_without_valid_pixel_contributes_nothing(kind: str) -> None:
         k: (v[keep] if torch.is_tensor(v) else [v[i] for i in keep]) for k, v in batch.items()
     }
     assert value(kind, pred, batch) == pytest.approx(value(kind, sub_pred, sub_batch), rel=1e-6)
+
+
+def test_lean_bce_matches_numpy() -> None:
+    pred, batch = make_batch()
+    got = value("lean_bce", pred, batch, low=0.3, high=3.0)
+    agl = np.where(np_(batch["valid"]), np_(batch["agl"]), 0.0)[:, 0]
+    valid = np_(batch["valid"]).astype(bool)[:, 0]
+    logits = np_(pred["lean_logits"])[:, 0]
+    losses = []
+    for b in range(agl.shape[0]):
+        padded = np.pad(agl[b], 1, mode="edge")
+        gx = (padded[1:-1, 2:] - padded[1:-1, :-2]) / 2
+        gy = (padded[2:, 1:-1] - padded[:-2, 1:-1]) / 2
+        slope = np.hypot(gx, gy)
+        s = float(batch["scale"][b])
+        label = (slope >= 0.3 / s) & (slope <= 3.0 / s)
+        vp = np.pad(valid[b], 1, constant_values=True)
+        box = np.ones_like(valid[b])
+        for dy in range(3):
+            for dx in range(3):
+                box &= vp[dy : dy + valid.shape[1], dx : dx + valid.shape[2]]
+        x = logits[b]
+        bce = np.maximum(x, 0) - x * label + np.log1p(np.exp(-np.abs(x)))
+        losses.append(bce[box])
+    assert got == pytest.approx(float(np.concatenate(losses).mean()), rel=1e-5)
+
+
+def test_lean_bce_min_cos_keeps_only_pixels_falling_along_the_flow() -> None:
+    """A pyramid falls in every direction; with ``min_cos`` only its flank that falls
+    along the flow (angle 90°: towards +column) stays labelled."""
+    n = 21
+    rows, cols = np.mgrid[0:n, 0:n].astype(np.float32)
+    agl = torch.from_numpy(10.0 - 0.8 * np.maximum(np.abs(cols - 10), np.abs(rows - 10)))
+    agl = agl.clamp(min=0)[None, None]
+    valid = torch.ones_like(agl, dtype=torch.bool)
+    scale, angle = torch.tensor([1.0]), torch.tensor([math.pi / 2])
+    loss = LeanMaskLoss()
+    every, _ = loss.target(agl, valid, scale)
+    along, _ = LeanMaskLoss(min_cos=0.5).target(agl, valid, scale, angle)
+    assert along.sum() > 0
+    assert bool((along <= every).all())
+    ys, xs = torch.nonzero(along[0, 0], as_tuple=True)
+    assert bool((xs > 10).all())  # only the flank right of the top
+    assert bool((every[0, 0, :, :10]).any())
+
+
+def test_lean_bce_without_a_lean_head_names_what_is_missing() -> None:
+    pred, batch = make_batch()
+    del pred["lean_logits"]
+    with pytest.raises(UsageError, match="lean_orientation"):
+        single("lean_bce")(pred, batch)
 
 
 def test_fp32_under_bf16_autocast() -> None:

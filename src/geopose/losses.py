@@ -25,8 +25,9 @@ A term's config is a weight or a mapping with ``weight`` (default 1), an optiona
 ``kind`` (default: the term's name, so one kind can appear twice under two names) and
 the kind's parameters. Kinds: ``{agl,mag}_{huber,mse,l1}`` (``delta``, ``trim``),
 ``{agl,mag}_trimmed_{huber,mse,l1}`` (``trim`` defaults to 0.2), ``direction_cos_mse``,
-``scale_{mse,l1,huber}`` and ``agl_city_r2`` (per-city R² with reference means, the 1st
-place's loss).
+``scale_{mse,l1,huber}``, ``agl_city_r2`` (per-city R² with reference means, the 1st
+place's loss) and ``lean_bce`` (the lean mask of a ``lean_orientation`` head; ``low``,
+``high``, ``pos_weight``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from geopose.errors import UsageError
+from geopose.models.blocks import height_gradient
 
 #: Per-city mean AGL (m) used by the 1st place as R² reference means (FACTS.md).
 CITY_MEAN_AGL: dict[str, float] = {"ARG": 3.86, "ATL": 8.44, "JAX": 4.43, "OMA": 2.27}
@@ -292,6 +295,76 @@ class GeoposeLoss(nn.Module):
         return total, values
 
 
+class LeanMaskLoss(LossTerm):
+    """Binary cross-entropy of the lean mask (``lean_logits``, see
+    :mod:`geopose.models.head_lean_orientation`) against the pixels that show the lean.
+
+    A pixel shows the lean when the true AGL's gradient magnitude (m/px) lies between
+    ``low / scale`` and ``high / scale``: a facade's height falls by ``1 / scale`` m per
+    pixel of lean, while flat ground has slope 0 and a roof's outline is a step. The
+    rule uses no direction, so it is the same under any rotation or flip. Pixels next to
+    no-data and tiles without finite labels are left out.
+    """
+
+    def __init__(
+        self,
+        low: float = 0.3,
+        high: float = 3.0,
+        pos_weight: float = 1.0,
+        min_cos: float | None = None,
+    ):
+        super().__init__()
+        if not 0.0 <= low < high:
+            raise ValueError(f"need 0 ≤ low < high, got low {low}, high {high}")
+        if not pos_weight > 0:
+            raise ValueError(f"pos_weight must be positive, got {pos_weight}")
+        if min_cos is not None and not -1.0 <= min_cos <= 1.0:
+            raise ValueError(f"min_cos must be in [-1, 1], got {min_cos}")
+        self.low, self.high, self.pos_weight = float(low), float(high), float(pos_weight)
+        self.min_cos = None if min_cos is None else float(min_cos)
+
+    def target(
+        self, agl: Tensor, valid: Tensor, scale: Tensor, angle: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(label, counted)`` B×1×H×W bool maps from true AGL (m), valid, scale (px/m)
+        and, with ``min_cos``, the flow angle (rad)."""
+        gx, gy = height_gradient(torch.where(valid, agl, torch.zeros((), device=agl.device)))
+        slope = torch.sqrt(gx * gx + gy * gy)
+        ok = torch.isfinite(scale) & (scale > 0)
+        unit = torch.where(ok, 1.0 / scale.clamp(min=1e-6), torch.zeros_like(scale))
+        unit = unit.view(-1, 1, 1, 1)
+        label = (slope >= self.low * unit) & (slope <= self.high * unit)
+        if self.min_cos is not None and angle is not None:
+            ok = ok & torch.isfinite(angle)
+            a = torch.where(torch.isfinite(angle), angle, torch.zeros_like(angle))
+            dx, dy = torch.sin(a).view(-1, 1, 1, 1), torch.cos(a).view(-1, 1, 1, 1)
+            label = label & (-(gx * dx + gy * dy) >= self.min_cos * slope)
+        # A central difference reads both neighbours: count pixels whose 3×3 box is valid.
+        box = -F.max_pool2d(-(valid.float()), 3, stride=1, padding=1) > 0.5
+        return label, box & ok.view(-1, 1, 1, 1)
+
+    def forward(self, pred: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
+        if "lean_logits" not in pred:
+            raise UsageError(
+                "loss term lean_bce needs a model with a lean_orientation head "
+                "(it reads the lean_logits output)"
+            )
+        logits = _f32(pred["lean_logits"])
+        valid = _get(batch, "valid", "batch").to(torch.bool)
+        agl = _f32(_get(batch, "agl", "batch"))
+        scale = _f32(_get(batch, "scale", "batch")).reshape(-1)
+        angle = None
+        if self.min_cos is not None:
+            angle = _f32(_get(batch, "angle", "batch")).reshape(-1)
+        label, counted = self.target(agl, valid, scale, angle)
+        with _no_autocast(logits.device):
+            weight = torch.tensor(self.pos_weight, device=logits.device)
+            per_px = F.binary_cross_entropy_with_logits(
+                logits, label.float(), pos_weight=weight, reduction="none"
+            )
+        return masked_mean(per_px, counted)
+
+
 def _pixel(target: str, fn: str, trim: float = 0.0) -> Callable[..., LossTerm]:
     def make(delta: float | None = None, trim: float = trim) -> LossTerm:
         return PixelLoss(target, fn, delta=delta, trim=trim)
@@ -310,6 +383,7 @@ def loss_kinds() -> dict[str, Callable[..., LossTerm]]:
     for fn in ("mse", "l1", "huber"):
         kinds[f"scale_{fn}"] = lambda fn=fn, **kw: ScaleLoss(fn=fn, **kw)
     kinds["agl_city_r2"] = CityR2Loss
+    kinds["lean_bce"] = LeanMaskLoss
     return kinds
 
 

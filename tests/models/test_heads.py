@@ -1,4 +1,4 @@
-"""Heads: dense AGL/MAG stages, orientation MLP, dense attention orientation."""
+"""Heads: dense AGL/MAG stages, orientation MLP, dense attention orientation, lean orientation."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geopose import conventions
+from geopose.data.synth import generate_sample
 from geopose.errors import UsageError
+from geopose.losses import LeanMaskLoss
 from geopose.models import create_model, get_preset
 from geopose.models.config import DenseHeadConfig, DenseOrientationHeadConfig, ModelConfig
 from geopose.models.direction import direction_to_angle
 from geopose.models.head_api import FeatureSpec, HeadInputs
 from geopose.models.head_dense import DenseHead
 from geopose.models.head_dense_orientation import attention_pool, gradient_magnitude
+from geopose.models.head_lean_orientation import lean_direction
 
 
 def _spec(channels: int, stride: int) -> FeatureSpec:
@@ -124,3 +129,60 @@ def test_fpn_decoder_feeds_the_heads_at_the_finest_encoder_stride() -> None:
     assert tuple(out["agl"].shape) == (1, 1, 64, 64)
     decoded = model.decoder(model.encoder(torch.rand(1, 3, 64, 64)))
     assert tuple(decoded.shape) == (1, 16, 32, 32)
+
+
+# ----------------------------------------------------------------------------- lean head
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.0, 2 * math.pi, exclude_max=True))
+def test_lean_direction_of_a_leaning_ramp_is_its_downhill_direction(theta: float) -> None:
+    """A plane whose height falls along d = (sin θ, cos θ): −∇agl points along d."""
+    d = conventions.angle_to_direction(theta)
+    rows, cols = torch.meshgrid(torch.arange(24.0), torch.arange(24.0), indexing="ij")
+    agl = (50.0 - 0.7 * (cols * d[0] + rows * d[1]))[None, None]
+    vec = lean_direction(torch.ones_like(agl), agl)
+    got = float(direction_to_angle(vec / vec.norm())[0])
+    assert conventions.angle_difference(got, theta) < 1e-4
+
+
+@pytest.mark.parametrize("city", ["ARG", "ATL", "JAX", "OMA"])
+def test_lean_mask_of_the_true_agl_recovers_the_rendered_flow_direction(city: str) -> None:
+    """Against the synthetic renderer: pixels labelled by ``lean_bce``'s rule, weighting
+    the true AGL's gradient, give the tile's flow angle (DESIGN.md §1 convention)."""
+    errors = []
+    for seed in range(3):
+        s = generate_sample(city, seed, size=192)
+        agl = torch.from_numpy(np.nan_to_num(s["agl"]).astype(np.float32))[None, None]
+        valid = torch.from_numpy(np.isfinite(s["agl"]))[None, None]
+        label, counted = LeanMaskLoss().target(agl, valid, torch.tensor([s["scale"]]))
+        vec = lean_direction((label & counted).float(), agl)[0]
+        got = math.atan2(float(vec[0]), float(vec[1]))
+        errors.append(math.degrees(conventions.angle_difference(got, s["angle"])))
+    assert float(np.median(errors)) < 25.0, errors
+
+
+def test_lean_model_returns_the_mask_in_training_only_and_keeps_heights_detached() -> None:
+    torch.manual_seed(0)
+    model = create_model("tiny-lean")
+    image, gsd = torch.rand(2, 3, 64, 64), torch.tensor([0.3, 0.4])
+    out = model(image, gsd)
+    assert out["lean_logits"].shape == (2, 1, 64, 64)
+    torch.testing.assert_close(out["direction"].norm(dim=1), torch.ones(2))
+    # The direction teaches the mask, never the heights.
+    out["direction"][:, 0].sum().backward()
+    assert model.heads["lean_orientation"].mask[0].weight.grad is not None
+    assert model.heads["dense"].parameters().__next__().grad is None
+    model.eval()
+    with torch.inference_mode():
+        assert set(model(image, gsd)) == {"agl", "mag", "scale", "direction", "angle"}
+
+
+def test_lean_head_is_equivariant_to_rot90_given_equivariant_inputs() -> None:
+    """With a rotated AGL and mask, the direction turns with the image (DESIGN.md §1)."""
+    g = torch.Generator().manual_seed(3)
+    agl = torch.rand(1, 1, 20, 20, generator=g) * 10
+    weights = torch.rand(1, 1, 20, 20, generator=g)
+    base = lean_direction(weights, agl)[0]
+    rot = lean_direction(torch.rot90(weights, 1, (-2, -1)), torch.rot90(agl, 1, (-2, -1)))[0]
+    theta = math.atan2(float(base[0]), float(base[1]))
+    got = math.atan2(float(rot[0]), float(rot[1]))
+    assert conventions.angle_difference(got, conventions.angle_after_rot90(theta, 1)) < 1e-4

@@ -55,3 +55,12 @@ def resize_to(x: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def height_gradient(agl: Tensor) -> tuple[Tensor, Tensor]:
+    """Central-difference gradient ``(∂/∂column, ∂/∂row)`` (m/px) of B×1×H×W heights,
+    replicate-padded at the borders."""
+    padded = F.pad(agl, (1, 1, 1, 1), mode="replicate")
+    gx = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
+    gy = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
+    return gx, gy

@@ -121,6 +121,21 @@ class DenseOrientationHeadConfig:
 
 
 @dataclass(frozen=True)
+class LeanOrientationHeadConfig:
+    """Direction from the lean of facades: a per-pixel "lean" mask × the AGL gradient.
+
+    A 3×3 conv (``hidden`` channels) and a 1×1 conv on the finest decoder map give logits
+    of the pixels that show the lean (facades and other height ramps, see
+    :class:`geopose.models.head_lean_orientation.LeanOrientationHead`); the direction is
+    minus the mask-weighted sum of the predicted AGL's gradient.
+    """
+
+    kind: str = "lean_orientation"
+    hidden: int = 16
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
 class ScaleHeadConfig:
     """Per-image least-squares scale (px/m): Σ mag·agl / Σ agl², in fp32.
 
@@ -133,13 +148,20 @@ class ScaleHeadConfig:
     fallback: float = 0.0
 
 
-HeadConfig = DenseHeadConfig | OrientationHeadConfig | DenseOrientationHeadConfig | ScaleHeadConfig
+HeadConfig = (
+    DenseHeadConfig
+    | OrientationHeadConfig
+    | DenseOrientationHeadConfig
+    | LeanOrientationHeadConfig
+    | ScaleHeadConfig
+)
 
 #: Head config classes by their ``kind``.
 HEAD_CONFIGS: dict[str, type[Any]] = {
     "dense": DenseHeadConfig,
     "orientation": OrientationHeadConfig,
     "dense_orientation": DenseOrientationHeadConfig,
+    "lean_orientation": LeanOrientationHeadConfig,
     "scale": ScaleHeadConfig,
 }
 #: Decoder config classes by their ``kind``.

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from geopose.models.blocks import make_activation, resize_to
+from geopose.models.blocks import height_gradient, make_activation, resize_to
 from geopose.models.config import DenseOrientationHeadConfig
 from geopose.models.direction import direction_to_angle, unit_direction
 from geopose.models.head_api import FeatureSpec, HeadInputs
@@ -24,9 +24,7 @@ from geopose.models.head_api import FeatureSpec, HeadInputs
 
 def gradient_magnitude(agl: Tensor) -> Tensor:
     """|∇agl| (m/px) of B×1×H×W maps by central differences, replicate-padded borders."""
-    padded = F.pad(agl, (1, 1, 1, 1), mode="replicate")
-    gx = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
-    gy = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
+    gx, gy = height_gradient(agl)
     return torch.sqrt(gx * gx + gy * gy)
 
 

@@ -2,7 +2,9 @@
 
 ``model(image, gsd)``: ``image`` B×3×H×W float RGB in [0, 1], ``gsd`` B (or B×1) metres
 per pixel. Returns (DESIGN.md §4) ``agl`` B×1×H×W (m), ``mag`` B×1×H×W (px), ``scale``
-B (px/m), ``direction`` B×2 unit (dx, dy), ``angle`` B (rad, [0, 2π)).
+B (px/m), ``direction`` B×2 unit (dx, dy), ``angle`` B (rad, [0, 2π)). In training mode
+it also returns what heads provide beyond that contract (e.g. ``lean_logits``), for
+their loss terms.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from geopose.models.encoder import TimmEncoder
 from geopose.models.head_api import FeatureSpec, HeadInputs
 from geopose.models.head_dense import DenseHead
 from geopose.models.head_dense_orientation import DenseOrientationHead
+from geopose.models.head_lean_orientation import LeanOrientationHead
 from geopose.models.head_orientation import OrientationHead
 from geopose.models.scale import ScaleHead
 
@@ -31,6 +34,7 @@ HEADS: dict[str, type[nn.Module]] = {
     "dense": DenseHead,
     "orientation": OrientationHead,
     "dense_orientation": DenseOrientationHead,
+    "lean_orientation": LeanOrientationHead,
     "scale": ScaleHead,
 }
 #: Decoder classes by config ``kind``.
@@ -98,4 +102,6 @@ class GeoposeModel(nn.Module):
         )
         for head in self.heads.values():
             inputs.outputs.update(head(inputs))
+        if self.training:  # auxiliary outputs feed loss terms; inference keeps the contract
+            return {**{k: inputs.outputs[k] for k in OUTPUT_KEYS}, **inputs.outputs}
         return {k: inputs.outputs[k] for k in OUTPUT_KEYS}

@@ -26,6 +26,17 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "name": "tiny-lean",
+        "description": "tiny with the lean orientation head (direction read from facades)",
+        "encoder": {"name": "test_efficientnet"},
+        "decoder": {"channels": [48, 32, 24, 16]},
+        "heads": [
+            {"kind": "dense", "hidden": [8]},
+            _SCALE,
+            {"kind": "lean_orientation", "hidden": 16},
+        ],
+    },
+    {
         "name": "b0-unet",
         "description": "EfficientNet-B0 UNet, a real CPU-friendly model",
         "encoder": {"name": "efficientnet_b0.ra_in1k"},
