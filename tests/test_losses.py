@@ -252,7 +252,7 @@ def test_lean_bce_min_cos_keeps_only_pixels_falling_along_the_flow() -> None:
     along, _ = LeanMaskLoss(min_cos=0.5).target(agl, valid, scale, angle)
     assert along.sum() > 0
     assert bool((along <= every).all())
-    ys, xs = torch.nonzero(along[0, 0], as_tuple=True)
+    _rows, xs = torch.nonzero(along[0, 0], as_tuple=True)
     assert bool((xs > 10).all())  # only the flank right of the top
     assert bool((every[0, 0, :, :10]).any())
 

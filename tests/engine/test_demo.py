@@ -24,6 +24,7 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
             size=64,
             overrides=["train.crop_size=64", "data.folds=2", "train.batch_size=4"],
             progress=False,
+            shrink_flow=True,
         )
     )
     printed = capsys.readouterr().out
@@ -64,8 +65,8 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert json.loads((tmp_path / "s.json").read_text())["score"] == pytest.approx(
         saved["score"], rel=1e-9
     )
-    # Flows are shrunk by default, and the unshrunk prediction is scored beside them:
-    # same heights, so the same AGL R².
+    # Shrunk flows are written, and the unshrunk prediction is scored beside them: same
+    # heights, so the same AGL R².
     assert saved["shrink_flow"] is True
     raw = json.loads((out / "pred_unshrunk" / "scores.json").read_text())
     assert saved["unshrunk"]["score"] == pytest.approx(raw["score"], rel=1e-9)

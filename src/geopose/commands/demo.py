@@ -51,10 +51,10 @@ def register(subparsers: Any) -> None:
         help="training recipe name or YAML file (default %(default)s)",
     )
     parser.add_argument(
-        "--no-shrink-flow",
+        "--shrink-flow",
         action="store_true",
-        help="write the model's own scale, not the one shrunk by the TTA views' direction "
-        "agreement (predict --shrink-flow)",
+        help="write scales shrunk by the TTA views' direction agreement (predict "
+        "--shrink-flow) and also score the unshrunk prediction",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     parser.add_argument(
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             minutes=args.minutes,
             seed=args.seed,
-            shrink_flow=not args.no_shrink_flow,
+            shrink_flow=args.shrink_flow,
             train_per_city=args.train_per_city,
             test_per_city=args.test_per_city,
             size=args.size,

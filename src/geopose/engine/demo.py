@@ -61,9 +61,10 @@ class DemoOptions:
     workers: int = max(1, min(2, os.cpu_count() or 1))
     progress: bool = True
     #: Write flows shrunk by the TTA views' direction agreement (``predict
-    #: --shrink-flow``): measured to raise the demo's score from about 0 to about 0.25
-    #: while the tiny model cannot yet tell the flow direction (docs/demo.md).
-    shrink_flow: bool = True
+    #: --shrink-flow``) and also score the unshrunk prediction. Off by default: with the
+    #: lean orientation head the direction is learned and shrinking changed the score
+    #: by less than 0.01 (docs/demo.md), while it makes the scale unphysical.
+    shrink_flow: bool = False
 
     def check(self) -> None:
         if not self.minutes > 0:
