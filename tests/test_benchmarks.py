@@ -39,7 +39,9 @@ def test_flatten_names_rows_of_lists_by_their_text_fields() -> None:
     }
     assert run_all.is_figure("modes.d4/bf16.tiles_per_s")
     assert run_all.is_figure("presets.tiny.fp32.images_per_s")
+    assert run_all.is_figure("ms_per_sample.medium.mean")
     assert not run_all.is_figure("tile_px")
+    assert not run_all.is_figure("target_ms_medium")
 
 
 def test_every_speed_script_has_arguments_for_full_and_quick_runs() -> None:
