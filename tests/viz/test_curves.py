@@ -7,7 +7,13 @@ import math
 
 from PIL import Image
 
-from geopose.viz.curves import curves_figure, loss_series, scalar_series, validation_series
+from geopose.viz.curves import (
+    curves_figure,
+    loss_series,
+    scalar_series,
+    score_axis_limits,
+    validation_series,
+)
 from geopose.viz.figure import figure_png
 
 RECORDS = [
@@ -48,3 +54,19 @@ def test_figure_or_none():
     assert fig is not None
     assert len(fig.axes) == 3
     assert Image.open(io.BytesIO(figure_png(fig))).format == "PNG"
+
+
+def test_score_axis_is_cut_at_minus_one_so_early_outliers_do_not_flatten_the_curve():
+    series = {"all": ([1, 2, 3], [-300.0, 0.2, 0.6]), "ARG": ([3], [0.7])}
+    limits = score_axis_limits(series)
+    assert limits is not None
+    (low, high), cut = limits
+    assert cut
+    assert -1.2 < low < -1.0
+    assert 0.7 < high < 0.9
+    single = score_axis_limits({"all": ([1], [0.3])})
+    assert single is not None
+    (low, high), cut = single
+    assert not cut
+    assert low < 0.3 < high
+    assert score_axis_limits({}) is None

@@ -82,6 +82,24 @@ def _plot_lines(ax: Any, series: dict[str, tuple[list[int], list[float]]], *, lo
         ax.legend(fontsize=8)
 
 
+#: Lowest validation score the curve panel shows: the first validations of a run often
+#: score −100 or less, which would flatten every later, informative change.
+SCORE_FLOOR = -1.0
+
+
+def score_axis_limits(
+    series: dict[str, tuple[list[int], list[float]]], floor: float = SCORE_FLOOR
+) -> tuple[tuple[float, float], bool] | None:
+    """Y limits for validation scores, cut at ``floor``, and whether any score was cut;
+    ``None`` without scores."""
+    values = [v for _, vs in series.values() for v in vs if math.isfinite(v)]
+    if not values:
+        return None
+    low, high = max(min(values), floor), max(values)
+    pad = 0.05 * (high - low) if high > low else 0.05
+    return (low - pad, high + pad), min(values) < floor
+
+
 def curves_figure(records: Sequence[dict[str, Any]]) -> Figure | None:
     """Three panels: loss terms (log scale when positive), validation score per city,
     learning rate. ``None`` when the records hold none of these."""
@@ -96,6 +114,14 @@ def curves_figure(records: Sequence[dict[str, Any]]) -> Figure | None:
     ax_loss.set_title("training loss terms (epoch means)")
     _plot_lines(ax_val, vals, log=False)
     ax_val.set_title("validation score (AGL R² + VFLOW R²)/2")
+    limits = score_axis_limits(vals)
+    if limits is not None:
+        ax_val.set_ylim(*limits[0])
+        if limits[1]:
+            ax_val.text(
+                0.02, 0.02, f"scores below {SCORE_FLOOR:g} are off the axis", fontsize=7,
+                transform=ax_val.transAxes,
+            )  # fmt: skip
     if not vals:
         ax_val.text(
             0.5, 0.5, "no validation ran", ha="center", va="center", transform=ax_val.transAxes
