@@ -4,7 +4,7 @@ In an oblique image every vertical surface leans along the flow: a facade is a b
 pixels whose height falls from the roof to the ground along the flow direction ``d``,
 with slope ``1 / scale`` m/px. So the gradient of the AGL map over facade pixels points
 along ``−d``, and ``d ∝ −Σ ∇agl`` over those pixels. Measured on synthetic tiles
-(docs/demo.md), this recovers the direction to a median of 8–14° even with the *blurred*
+(docs/demo.md), this recovers the direction to a median of 8–23° even with the *blurred*
 AGL of a briefly trained model, given which pixels are facades.
 
 What the network must learn is therefore only *where* the lean shows — a per-pixel mask,
