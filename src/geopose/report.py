@@ -247,13 +247,13 @@ def make_report(
     if preds is not None and not preds.is_dir():
         raise UsageError(f"{preds}: prediction folder not found")
     ev = None
-    if preds is not None and _shrunk_flows(preds):
-        res.notes.append(
-            f"{preds} was written with --shrink-flow: each scale is the model's times the "
-            "agreement of the TTA views' directions, so the flow arrows and rectified "
-            "images show the shrunk lean"
-        )
     if preds is not None:
+        if _shrunk_flows(preds):
+            res.notes.append(
+                f"{preds} was written with --shrink-flow: each scale is the model's times "
+                "the agreement of the TTA views' directions, so the flow arrows and "
+                "rectified images show the shrunk lean"
+            )
         data = Path(data_dir) if data_dir is not None else None
         if data is None and truth_dir is None:
             data = _default_data_dir(config, res.notes)

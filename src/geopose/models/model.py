@@ -103,5 +103,5 @@ class GeoposeModel(nn.Module):
         for head in self.heads.values():
             inputs.outputs.update(head(inputs))
         if self.training:  # auxiliary outputs feed loss terms; inference keeps the contract
-            return {**{k: inputs.outputs[k] for k in OUTPUT_KEYS}, **inputs.outputs}
+            return dict(inputs.outputs)
         return {k: inputs.outputs[k] for k in OUTPUT_KEYS}
