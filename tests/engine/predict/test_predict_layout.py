@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from agl_compare import assert_file_matches_prediction
 from geopose.cli import main
 from geopose.conventions import agl_cm_to_m, agl_m_to_cm, scale_from_file, scale_to_file
 from geopose.engine.predict import PredictOptions, make_predictor, predict_layout
@@ -184,9 +185,7 @@ def test_written_files_hold_the_predictions(
         res = make_predictor([tiny_checkpoint], opts).predict_tiles(
             load_sample(entry)["image"][None], [entry.gsd]
         )[0]
-    np.testing.assert_array_equal(
-        read_agl(out / agl_name(entry.id)), agl_cm_to_m(agl_m_to_cm(res.agl))
-    )
+    assert_file_matches_prediction(read_agl(out / agl_name(entry.id)), res.agl)
     scale, angle = read_vflow(out / vflow_name(entry.id))
     assert scale == pytest.approx(res.scale, rel=1e-6)
     assert angle == pytest.approx(res.angle)

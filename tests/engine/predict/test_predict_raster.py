@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import rasterio
 
+from agl_compare import assert_file_matches_prediction, assert_files_match
 from geopose.cli import main
-from geopose.conventions import agl_cm_to_m, agl_m_to_cm, direction_to_angle, scale_from_file
+from geopose.conventions import agl_m_to_cm, direction_to_angle, scale_from_file
 from geopose.data.synth import generate_sample
 from geopose.engine.predict import PredictOptions, make_predictor, predict_raster
 from geopose.io import GeoInfo, read_agl, read_geo, write_rgb
@@ -113,9 +114,7 @@ def test_raster_that_fits_one_window_equals_the_tile_prediction(
     image = rasterio.open(raster).read().transpose(1, 2, 0)
     opts = PredictOptions(tta="d2", precision="fp32", device="cpu")
     res = make_predictor([tiny_checkpoint], opts).predict_tiles(image[None], [0.3])[0]
-    np.testing.assert_array_equal(
-        read_agl(out / "scene_AGL.tif"), agl_cm_to_m(agl_m_to_cm(res.agl))
-    )
+    assert_file_matches_prediction(read_agl(out / "scene_AGL.tif"), res.agl)
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["scale"] == pytest.approx(res.scale, rel=1e-6)
     assert (out / "rectified" / "scene_RGB_rectified.tif").is_file()
@@ -173,6 +172,4 @@ def test_layout_tiles_larger_than_the_window_match_the_streamed_raster_path(
         [tiny_checkpoint], tif, entry.gsd, tmp_path / "raster", options=opts, progress=False
     )
     assert len(summary.result.windows) == 9
-    np.testing.assert_array_equal(
-        read_agl(tmp_path / "layout" / agl_name(entry.id)), read_agl(summary.agl)
-    )
+    assert_files_match(read_agl(tmp_path / "layout" / agl_name(entry.id)), read_agl(summary.agl))
