@@ -33,7 +33,7 @@ from geopose.engine.load_model import load_model
 from geopose.engine.precision import autocast, resolve_precision
 from geopose.engine.tta import TTAModel, scale_head_limits
 from geopose.engine.windows import StripBlender, Window, WindowGrid
-from geopose.models.scale import scale_from_sums
+from geopose.models.head_scale import scale_from_sums
 
 #: Reads a window ``(top, left, height, width)`` of the input raster as H×W×3 uint8.
 WindowReader = Callable[[Window], NDArray[np.uint8]]
