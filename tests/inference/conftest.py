@@ -7,6 +7,7 @@ the TTA tests could not fail).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,42 @@ def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = train_tiny(cfg, steps=8, seed=1)
     path = tmp_path_factory.mktemp("ckpt") / "tiny_fpn.safetensors"
     save_model(path, model)
+    return path
+
+
+def converted_to_bgr(model: GeoposeModel, resolution_factor: float = 1.0) -> GeoposeModel:
+    """``model`` as a network trained on BGR in [0, 255]: the stem convolution's input
+    channels reversed and the mean/std reversed and scaled by 255. At resolution factor
+    1 it computes what ``model`` computes, through another input convention."""
+    convention = dataclasses.replace(
+        model.spec.input,
+        channel_order="BGR",
+        mean=tuple(255.0 * v for v in reversed(model.spec.input.mean or ())),
+        std=tuple(255.0 * v for v in reversed(model.spec.input.std or ())),
+        value_range=255.0,
+        resolution_factor=resolution_factor,
+    )
+    bgr = create_model(dataclasses.replace(model.spec, name="tiny-bgr", input=convention))
+    state = dict(model.state_dict())
+    stem = "encoder.net.conv_stem.weight"
+    state[stem] = state[stem][:, [2, 1, 0]].clone()
+    bgr.load_state_dict(state, strict=True)
+    return bgr.eval()
+
+
+@pytest.fixture(scope="session")
+def bgr_checkpoint(tiny_model: GeoposeModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_model`` converted to a BGR/[0, 255] network (same outputs), format 2."""
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_bgr.safetensors"
+    save_model(path, converted_to_bgr(tiny_model))
+    return path
+
+
+@pytest.fixture(scope="session")
+def half_checkpoint(tiny_model: GeoposeModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The BGR conversion of ``tiny_model`` running at half resolution, format 2."""
+    path = tmp_path_factory.mktemp("ckpt") / "tiny_bgr_half.safetensors"
+    save_model(path, converted_to_bgr(tiny_model, resolution_factor=0.5))
     return path
 
 

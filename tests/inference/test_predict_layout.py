@@ -174,6 +174,32 @@ def test_ensemble_of_two_architectures_averages_members(
     assert res.agreement == pytest.approx(float(np.hypot(*agree)), abs=1e-5)
 
 
+def test_ensemble_members_each_apply_their_own_input_convention(
+    tiny_checkpoint: Path, bgr_checkpoint: Path, half_checkpoint: Path, synth_layout: Path
+) -> None:
+    entry = open_layout(synth_layout).entries("test")[0]
+    image = load_sample(entry)["image"][None]
+    opts = PredictOptions(tta="d4", precision="fp32", device="cpu")
+    rgb = make_predictor([tiny_checkpoint], opts).predict_tiles(image, [entry.gsd])[0]
+    bgr = make_predictor([bgr_checkpoint], opts).predict_tiles(image, [entry.gsd])[0]
+    # The BGR member is the RGB one through another convention: the same predictions.
+    np.testing.assert_allclose(bgr.agl, rgb.agl, rtol=1e-4, atol=1e-4)
+    assert bgr.scale == pytest.approx(rgb.scale, rel=1e-4)
+    assert bgr.angle == pytest.approx(rgb.angle, abs=1e-4)
+    both = make_predictor([tiny_checkpoint, bgr_checkpoint], opts)
+    res = both.predict_tiles(image, [entry.gsd])[0]
+    np.testing.assert_allclose(res.agl, rgb.agl, rtol=1e-4, atol=1e-4)
+    # A member at half resolution predicts full-size maps in the input's pixels.
+    half = make_predictor([half_checkpoint], opts).predict_tiles(image, [entry.gsd])[0]
+    assert half.agl.shape == rgb.agl.shape
+    assert np.isfinite(half.agl).all()
+    assert np.isfinite(half.scale)
+    assert not np.allclose(half.agl, rgb.agl, atol=1e-3)  # it did run at half size
+    three = make_predictor([tiny_checkpoint, bgr_checkpoint, half_checkpoint], opts)
+    mixed = three.predict_tiles(image, [entry.gsd])[0]
+    np.testing.assert_allclose(mixed.agl, (2 * rgb.agl + half.agl) / 3, rtol=1e-4, atol=1e-4)
+
+
 def test_written_files_hold_the_predictions(
     tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ import torch
 
 import geopose
 from geopose.cli import main
+from geopose.errors import UsageError
 from geopose.export import compare_onnx, export_model
 from geopose.inference.dist_predict import Shard, shard_from_env
 from geopose.inference.load_model import load_model
@@ -68,6 +69,19 @@ def test_onnx_export_matches_pytorch(tiny_checkpoint: Path, tmp_path: Path) -> N
     with torch.inference_mode():
         agl = load_model(tiny_checkpoint)(torch.from_numpy(image), torch.from_numpy(gsd))["agl"]
     assert float(agl.std()) > 0  # a trained, input-dependent model, not a constant
+
+
+@pytest.mark.slow
+def test_onnx_export_carries_the_input_convention(half_checkpoint: Path, tmp_path: Path) -> None:
+    model = load_model(half_checkpoint)
+    assert model.spec.input.channel_order == "BGR"
+    assert model.input_multiple == 64
+    with pytest.raises(UsageError, match="multiples of 64"):
+        export_model(model, tmp_path / "bad.onnx", height=32, width=64)
+    path = export_model(model, tmp_path / "half.onnx", height=64, width=128)
+    image = np.random.default_rng(2).random((2, 3, 64, 128), dtype=np.float32)
+    diffs = compare_onnx(model, path, image, np.array([0.3, 0.5], dtype=np.float32))
+    assert max(d["abs"] for d in diffs.values()) < 1e-4
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -16,10 +17,10 @@ from geopose.config import Config, config_to_dict
 from geopose.data.collate import batch_to_device, collate_samples
 from geopose.data.dataset import ValDataset
 from geopose.data.folds import split_ids
-from geopose.errors import JobAborted, UsageError
+from geopose.errors import DataError, JobAborted, UsageError
 from geopose.io import open_layout
 from geopose.losses import build_loss
-from geopose.models import create_model
+from geopose.models import create_model, get_preset, load_model, read_model_spec, registry
 from geopose.training.trainer import StepStatus, TrainHooks, resume_config, seed_everything, train
 
 MakeConfig = Callable[..., Config]
@@ -63,6 +64,10 @@ def test_run_trains_logs_and_checkpoints_load_into_create_model(
     assert extra["step"] == 12
     model = create_model(saved_config["model"]["preset"])
     model.load_state_dict(state, strict=True)
+    # Format 2: the checkpoint carries the model's own spec and rebuilds from it.
+    assert read_model_spec(run / "checkpoints" / "last.safetensors") == model.spec
+    loaded = load_model(run / "checkpoints" / "last.safetensors")
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in state.items())
 
     # The loss fell: the same fixed batch (every training tile, whole), before and after.
     seed_everything(config.train.seed)
@@ -140,6 +145,18 @@ def test_resume_with_more_steps_extends_a_finished_run(
     assert len(lrs) == 3
     with pytest.raises(UsageError, match="model"):
         resume_config(run, ["model.preset=b0-unet"])
+
+
+def test_resume_refuses_a_preset_edited_since_the_run_began(
+    tiny_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    train(tiny_config("train.max_steps=2"), run, progress=False)
+    spec = get_preset("tiny")
+    edited = dataclasses.replace(spec, decoder=dataclasses.replace(spec.decoder, activation="silu"))
+    monkeypatch.setitem(registry._PRESETS, "tiny", edited)
+    with pytest.raises(DataError, match=r"last\.safetensors: .*preset was edited"):
+        train(resume_config(run, ["train.max_steps=4"]), run, resume=True, progress=False)
 
 
 def test_injected_inf_loss_skips_steps_and_keeps_weights_finite(
