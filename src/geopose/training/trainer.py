@@ -52,6 +52,7 @@ from geopose.io.catalog import open_layout
 from geopose.io.layout import Entry
 from geopose.losses import build_loss
 from geopose.models import create_model
+from geopose.models.weights import load_strict
 from geopose.precision import autocast, grad_scaler, resolve_precision
 from geopose.runtime import DistInfo, any_true, barrier, init_distributed
 from geopose.training.ema import ModelEma
@@ -299,13 +300,13 @@ class Trainer:
                 f"the run's model differs from what preset {self.config.model.preset!r} "
                 "builds today (the preset was edited); cannot resume exactly",
             )
-        self.raw_model.load_state_dict(weights, strict=True)
+        load_strict(self.raw_model, weights, self.files.last)  # names missing/unexpected keys
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         self.guard.load_state_dict(state["guard"])
         if self.ema is not None and state["ema"] is not None:
-            self.ema.module.load_state_dict(state["ema"])
+            load_strict(self.ema.module, state["ema"], self.files.last_state)
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.epoch_batches = int(state["epoch_batches"])
         self.epoch_sums = {k: float(v) for k, v in state["epoch_sums"].items()}
