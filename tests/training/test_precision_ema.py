@@ -1,0 +1,44 @@
+"""Precision selection and the weight EMA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from geopose.errors import UsageError
+from geopose.precision import autocast, grad_scaler, resolve_precision
+from geopose.training.ema import ModelEma
+
+CPU = torch.device("cpu")
+
+
+def test_auto_is_fp32_on_cpu_and_fp16_is_allowed_for_testing() -> None:
+    assert resolve_precision("auto", CPU) == "fp32"
+    assert resolve_precision("bf16", CPU) == "bf16"
+    # fp16 on CPU is slow but lets the fp16 + GradScaler path be tested without a GPU.
+    assert resolve_precision("fp16", CPU) == "fp16"
+    assert grad_scaler("fp16", CPU).is_enabled()
+    with pytest.raises(UsageError, match="choose one of"):
+        resolve_precision("fp8", CPU)
+
+
+def test_autocast_context_changes_matmul_dtype() -> None:
+    a = torch.randn(4, 4)
+    with autocast("bf16", CPU):
+        assert (a @ a).dtype == torch.bfloat16
+    with autocast("fp32", CPU):
+        assert (a @ a).dtype == torch.float32
+    assert not grad_scaler("fp32", CPU).is_enabled()
+
+
+def test_ema_follows_weights() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = ModelEma(model, decay=0.5)
+    before = ema.module[0].weight.clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    model[1].num_batches_tracked += 3
+    ema.update(model)
+    assert torch.allclose(ema.module[0].weight, before + 0.5)
+    assert int(ema.module[1].num_batches_tracked) == 3
+    assert not ema.module[0].weight.requires_grad
