@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from geopose.checkpoint import load_checkpoint
-from geopose.engine.run_files import RunFiles
+from geopose.training.run_files import RunFiles
 
 
 def _weights(value: float) -> dict[str, torch.Tensor]:
