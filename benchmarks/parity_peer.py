@@ -47,7 +47,7 @@ def _unused(*_: Any, **__: Any) -> Any:
 
 def _torchvision() -> None:
     try:
-        import torchvision  # noqa: F401
+        import torchvision
     except RuntimeError:
         for name in [m for m in sys.modules if m.startswith("torchvision")]:
             del sys.modules[name]
