@@ -66,9 +66,11 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                assert module.running_mean is not None and module.running_var is not None
-                module.running_mean.normal_(0.0, 0.2, generator=gen)
-                module.running_var.uniform_(0.5, 1.5, generator=gen)
+                mean, var = module.running_mean, module.running_var
+                if mean is None or var is None:
+                    continue
+                mean.normal_(0.0, 0.2, generator=gen)
+                var.uniform_(0.5, 1.5, generator=gen)
                 module.weight.uniform_(0.5, 1.5, generator=gen)
                 module.bias.normal_(0.0, 0.2, generator=gen)
             elif isinstance(module, torch.nn.Conv2d | torch.nn.Linear | torch.nn.ConvTranspose2d):
