@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from geopose.errors import DataError
+from geopose.models import create_model
 from geopose.models.published import NETWORKS, identify, read_manifest_resource
 from geopose.models.safe_pickle import read_torch_pickle
 
@@ -164,3 +165,16 @@ def test_other_files_get_one_line_errors(tmp_path: Path, obj: Any) -> None:
     assert "\n" not in message
     assert str(path) in message
     assert "expected" in message or "slug" in message
+
+
+def test_r34_unet_heads_are_raw_like_the_baseline() -> None:
+    # The baseline's AGL and magnitude heads are plain convolutions: negative values pass.
+    model = create_model("r34-unet").eval()
+    dense = model.heads["dense"]
+    with torch.no_grad():
+        for name, param in dense.named_parameters():
+            if name.endswith("bias"):
+                param.fill_(-5.0)
+        out = model(torch.rand(1, 3, 64, 64), torch.ones(1))
+    assert (out["agl"] < 0).all()
+    assert (out["mag"] < 0).all()
