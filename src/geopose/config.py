@@ -44,8 +44,10 @@ def _default_loss_terms() -> dict[str, dict[str, Any]]:
 
 
 @dataclass
-class ModelConfig:
-    """Which network to build: a preset name from ``geopose models``."""
+class ModelChoiceConfig:
+    """Which network a run trains: a preset name from ``geopose models`` and how its
+    encoder starts (the run config's ``model`` section; the network itself is described
+    by :class:`geopose.models.ModelSpec`)."""
 
     preset: str = "tiny"
     pretrained: bool = False  # ImageNet weights through timm (needs network access)
@@ -129,7 +131,7 @@ class TrainConfig:
 class Config:
     """A complete run description."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelChoiceConfig = field(default_factory=ModelChoiceConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -48,12 +48,14 @@ def export_model(
 ) -> Path:
     """Export ``model`` (eval mode, CPU) to ONNX file ``out``, atomically; returns ``out``.
 
-    The graph takes tiles of ``height`` × ``width`` px (multiples of 32; ``width``
-    defaults to ``height``) and any batch size.
+    The graph takes tiles of ``height`` × ``width`` px (multiples of the model's
+    ``input_multiple``, 32 for most models; ``width`` defaults to ``height``) and any
+    batch size. The model's input convention is part of the graph.
     """
     w = height if width is None else width
-    if height % 32 or w % 32 or height <= 0 or w <= 0:
-        raise UsageError(f"ONNX tile size {height}×{w} px: use positive multiples of 32")
+    multiple = int(getattr(model, "input_multiple", 32))
+    if height % multiple or w % multiple or height <= 0 or w <= 0:
+        raise UsageError(f"ONNX tile size {height}×{w} px: use positive multiples of {multiple}")
     target = Path(out)
     wrapped = _TupleOutputs(model.to("cpu")).eval()
     image = torch.rand(2, 3, height, w)

@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from geopose.checkpoint import save_checkpoint
 from geopose.config import Config, config_to_dict
 from geopose.data.synth import generate_sample, load_presets, write_dataset
 from geopose.losses import build_loss
-from geopose.models import create_model, get_preset
+from geopose.models import GeoposeModel, create_model, get_preset, save_model
 
 TILE = 64
 STEPS = 40
@@ -49,7 +48,7 @@ def _batch(samples: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, d
     return image.float() / 255.0, gsd, batch
 
 
-def train_tiny(config: Any, steps: int = STEPS, seed: int = 0) -> torch.nn.Module:
+def train_tiny(config: Any, steps: int = STEPS, seed: int = 0) -> GeoposeModel:
     """A tiny model trained for ``steps`` AdamW steps on 4-tile batches of synthetic data."""
     torch.manual_seed(seed)
     model = create_model(config)
@@ -73,31 +72,31 @@ def train_tiny(config: Any, steps: int = STEPS, seed: int = 0) -> torch.nn.Modul
 
 
 @pytest.fixture(scope="session")
-def tiny_model() -> torch.nn.Module:
+def tiny_model() -> GeoposeModel:
     """The briefly trained ``tiny`` preset model (eval mode)."""
     return train_tiny("tiny")
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tiny_model: torch.nn.Module, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``tiny_model`` saved as the training engine saves it: the whole run config
-    (``config_to_dict``), whose ``model`` section names the preset."""
+def tiny_checkpoint(tiny_model: GeoposeModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_model`` saved as the training engine saves it (format 2): its spec, and the
+    whole run config (``config_to_dict``), whose ``model`` section names the preset."""
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     config = config_to_dict(Config())
     assert config["model"]["preset"] == "tiny"
-    save_checkpoint(path, tiny_model.state_dict(), config, {"step": STEPS, "epoch": 0})
+    save_model(path, tiny_model, config=config, extra={"step": STEPS, "epoch": 0})
     return path
 
 
 @pytest.fixture(scope="session")
 def other_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second member of another architecture, saved with a full model config dict."""
+    """A second member of another architecture (not a preset), saved in format 2."""
     cfg = get_preset("tiny").to_dict()
     cfg["name"] = "tiny-fpn"
     cfg["decoder"] = {"kind": "fpn", "channels": 24}
     model = train_tiny(cfg, steps=8, seed=1)
     path = tmp_path_factory.mktemp("ckpt") / "tiny_fpn.safetensors"
-    save_checkpoint(path, model.state_dict(), {"model": cfg})
+    save_model(path, model)
     return path
 
 

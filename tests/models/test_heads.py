@@ -15,7 +15,7 @@ from geopose.data.synth import generate_sample
 from geopose.errors import UsageError
 from geopose.losses import LeanMaskLoss
 from geopose.models import create_model, get_preset
-from geopose.models.config import DenseHeadConfig, DenseOrientationHeadConfig, ModelConfig
+from geopose.models.config import DenseHeadConfig, DenseOrientationHeadConfig, ModelSpec
 from geopose.models.direction import direction_to_angle
 from geopose.models.head_api import FeatureSpec, HeadInputs
 from geopose.models.head_dense import DenseHead
@@ -93,7 +93,7 @@ def test_dense_orientation_model_builds_and_gives_unit_directions() -> None:
     base["heads"] = [h for h in base["heads"] if h["kind"] != "orientation"]
     base["heads"].append({"kind": "dense_orientation", "hidden": 8})
     torch.manual_seed(0)
-    model = create_model(ModelConfig.from_dict(base))
+    model = create_model(ModelSpec.from_dict(base))
     out = model(torch.rand(2, 3, 64, 64), torch.tensor([0.3, 0.4]))
     torch.testing.assert_close(out["direction"].norm(dim=1), torch.ones(2))
     out["direction"][:, 0].sum().backward()

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from geopose.errors import UsageError
 from geopose.models.direction import direction_to_angle, unit_direction
-from geopose.models.scale import scale_sums
+from geopose.models.head_scale import scale_sums
 
 
 class EnsembleModel(nn.Module):

@@ -32,7 +32,7 @@ from geopose.inference.ensemble import EnsembleModel
 from geopose.inference.load_model import load_model
 from geopose.inference.tta import TTAModel, scale_head_limits
 from geopose.inference.windows import StripBlender, Window, WindowGrid
-from geopose.models.scale import scale_from_sums
+from geopose.models.head_scale import scale_from_sums
 from geopose.precision import autocast, resolve_precision
 
 #: Reads a window ``(top, left, height, width)`` of the input raster as H×W×3 uint8.

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from geopose.errors import UsageError
 from geopose.models.direction import direction_to_angle, unit_direction
-from geopose.models.scale import DEFAULT_MIN_DEN, scale_from_sums, scale_sums
+from geopose.models.head_scale import DEFAULT_MIN_DEN, scale_from_sums, scale_sums
 
 #: TTA modes and the views each uses (names of :data:`D4_VIEWS`).
 TTA_MODES: dict[str, tuple[str, ...]] = {
@@ -136,9 +136,10 @@ class TTAModel(nn.Module):
             flips, rotation by 180°) or ``d4`` (all eight).
         max_batch: largest number of images per forward pass (views × tiles); ``None``
             runs all views of the batch at once.
-        pad_multiple: tiles whose sides are not a multiple of this (px; the encoder's
-            deepest stride) are reflect-padded around all sides before the views are
-            made, and the maps are cropped back before the scale sums.
+        pad_multiple: tiles whose sides are not a multiple of this (px) are
+            reflect-padded around all sides before the views are made, and the maps are
+            cropped back before the scale sums. Default: the model's ``input_multiple``
+            (its encoder's deepest stride over its input resolution factor), else 32.
     """
 
     def __init__(
@@ -146,13 +147,15 @@ class TTAModel(nn.Module):
         model: nn.Module,
         mode: str = "d4",
         max_batch: int | None = None,
-        pad_multiple: int = 32,
+        pad_multiple: int | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.mode = mode
         self.views = tta_views(mode)
         self.max_batch = max_batch
+        if pad_multiple is None:
+            pad_multiple = int(getattr(model, "input_multiple", 32))
         self.pad_multiple = pad_multiple
         self.min_den, self.fallback = scale_head_limits(model)
 

@@ -1,9 +1,11 @@
-"""Model configuration: plain dataclasses that round-trip through JSON.
+"""Model specification: plain dataclasses that round-trip through JSON.
 
-A model is ``encoder → decoder → heads`` (DESIGN.md §4). Each part is described by a
-small frozen dataclass; a :class:`ModelConfig` bundles them. ``to_dict`` gives a
-JSON-serialisable dict (saved beside checkpoints) and ``ModelConfig.from_dict`` reads it
-back, rejecting unknown fields with a message naming them.
+A model is ``input convention → encoder → decoder → heads`` (DESIGN.md §4). Each part is
+described by a small frozen dataclass; a :class:`ModelSpec` bundles them and is
+everything needed to rebuild the network (presets are named specs; a format-2
+checkpoint stores its model's resolved spec). ``to_dict`` gives a JSON-serialisable dict
+with a schema ``version`` and ``ModelSpec.from_dict`` reads it back, rejecting unknown
+fields and unknown versions with a message naming them.
 
 Channel counts are feature channels, strides are in input pixels, GSD is metres per
 pixel, scale pixels per metre.
@@ -12,6 +14,7 @@ pixel, scale pixels per metre.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,6 +23,97 @@ from geopose.errors import UsageError
 
 #: Activations the blocks understand (names of ``torch.nn`` modules).
 ACTIVATIONS = ("relu", "silu", "gelu", "leaky_relu")
+
+#: Version of the ``ModelSpec.to_dict`` schema (the ``version`` key). Readers refuse a
+#: newer one; version 1 is the schema introduced with checkpoint format 2.
+MODEL_SPEC_VERSION = 1
+
+#: Channel orders a network may expect its input in.
+CHANNEL_ORDERS = ("RGB", "BGR")
+#: Pixel value ranges a network may expect before its mean/std (1: [0, 1]; 255: [0, 255]).
+VALUE_RANGES = (1.0, 255.0)
+#: Resampling of the image when the network runs at another resolution.
+DOWNSAMPLE_MODES = ("bilinear", "area", "nearest")
+#: Resampling of the AGL and magnitude maps back to the input resolution.
+UPSAMPLE_MODES = ("bilinear", "nearest")
+
+
+@dataclass(frozen=True)
+class InputConvention:
+    """What the network expects to see; the model converts its input to it itself.
+
+    A geopose model always takes RGB in [0, 1] (DESIGN.md §4). Before the encoder it
+    reorders the channels to ``channel_order``, multiplies by ``value_range`` (1.0: the
+    network saw values in [0, 1]; 255.0: in [0, 255]) and applies ``(x - mean) / std``,
+    where ``mean[i]`` and ``std[i]`` belong to the i-th channel *as the network receives
+    it* and are in the ``value_range`` scale. ``mean``/``std`` ``None`` means "the
+    encoder's own" (timm's pretrained config); a built model and a saved checkpoint
+    always hold the resolved numbers.
+
+    ``resolution_factor``: the network runs on the image resized by this factor (0.5:
+    the official baseline's ×2 downsampling), resampled with ``downsample``; the GSD it
+    sees is divided by the factor, and its AGL map (m) is resized back with
+    ``upsample``, its magnitude map (px) resized back and divided by the factor, and its
+    scale (px/m) divided by the factor, so outputs are at the input's resolution and in
+    its pixels.
+    """
+
+    channel_order: str = "RGB"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    value_range: float = 1.0
+    resolution_factor: float = 1.0
+    downsample: str = "bilinear"
+    upsample: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise UsageError(
+                f"input convention: channel_order {self.channel_order!r} is not one of "
+                f"{', '.join(CHANNEL_ORDERS)}"
+            )
+        if (self.mean is None) != (self.std is None):
+            raise UsageError("input convention: give both mean and std, or neither")
+        for key in ("mean", "std"):
+            values = getattr(self, key)
+            if values is None:
+                continue
+            ok = len(values) == 3 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values
+            )
+            if not ok:
+                raise UsageError(
+                    f"input convention: {key} must be 3 finite numbers, got {values!r}"
+                )
+            if key == "std" and min(values) <= 0:
+                raise UsageError(f"input convention: std must be positive, got {values!r}")
+        if self.value_range not in VALUE_RANGES:
+            raise UsageError(
+                f"input convention: value_range {self.value_range!r} is not 1.0 or 255.0"
+            )
+        factor = self.resolution_factor
+        if isinstance(factor, bool) or not isinstance(factor, int | float):
+            raise UsageError(
+                f"input convention: resolution_factor must be a number, got {factor!r}"
+            )
+        if not (math.isfinite(factor) and 0 < factor <= 4):
+            raise UsageError(f"input convention: resolution_factor {factor!r} must be in (0, 4]")
+        if self.downsample not in DOWNSAMPLE_MODES:
+            raise UsageError(
+                f"input convention: downsample {self.downsample!r} is not one of "
+                f"{', '.join(DOWNSAMPLE_MODES)}"
+            )
+        if self.upsample not in UPSAMPLE_MODES:
+            raise UsageError(
+                f"input convention: upsample {self.upsample!r} is not one of "
+                f"{', '.join(UPSAMPLE_MODES)}"
+            )
+
+    @property
+    def is_resolved(self) -> bool:
+        """Whether the mean/std are explicit numbers (as a saved model needs them)."""
+        return self.mean is not None and self.std is not None
 
 
 @dataclass(frozen=True)
@@ -171,46 +265,66 @@ DECODER_CONFIGS: dict[str, type[Any]] = {"unet": DecoderConfig, "fpn": FPNDecode
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """A whole model: encoder, decoder and heads (run in this order), plus a description."""
+class ModelSpec:
+    """A whole model: input convention, encoder, decoder and heads (run in this order).
+
+    ``name`` is the preset it was made from (or any label); ``description`` free text.
+    Everything that shapes the network's outputs is in here, so a model rebuilt from a
+    spec with the same weights computes the same outputs.
+    """
 
     name: str
     encoder: EncoderConfig
     decoder: DecoderConfig | FPNDecoderConfig
     heads: tuple[HeadConfig, ...]
     description: str = ""
+    input: InputConvention = InputConvention()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (tuples become lists)."""
-        return _jsonable(dataclasses.asdict(self))
+        """JSON-serialisable dict (tuples become lists) with the schema ``version``."""
+        return {"version": MODEL_SPEC_VERSION, **_jsonable(dataclasses.asdict(self))}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        """Build from a dict as written by :meth:`to_dict`; unknown fields raise UsageError."""
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """Build from a dict as written by :meth:`to_dict` (``version`` optional; preset
+        dicts leave it out). Unknown fields, a missing field or an unknown version raise
+        UsageError naming it."""
+        if not isinstance(data, Mapping):
+            raise UsageError(f"model spec must be a mapping, got {type(data).__name__}")
         data = dict(data)
-        _check_fields(cls, data, "model config")
+        version = data.pop("version", MODEL_SPEC_VERSION)
+        if isinstance(version, bool) or version != MODEL_SPEC_VERSION:
+            raise UsageError(
+                f"model spec: version {version!r} is unknown to this geopose "
+                f"(it reads version {MODEL_SPEC_VERSION})"
+            )
+        _check_fields(cls, data, "model spec")
         for key in ("name", "encoder", "decoder", "heads"):
             if key not in data:
-                raise UsageError(f"model config: missing field {key!r}")
+                raise UsageError(f"model spec: missing field {key!r}")
+        if not isinstance(data["heads"], list | tuple):
+            raise UsageError("model spec: heads must be a list")
         heads = []
         for i, head in enumerate(data["heads"]):
             kind = head.get("kind") if isinstance(head, Mapping) else None
             if kind not in HEAD_CONFIGS:
                 raise UsageError(
-                    f"model config: heads[{i}] has unknown kind {kind!r}; "
+                    f"model spec: heads[{i}] has unknown kind {kind!r}; "
                     f"known: {', '.join(HEAD_CONFIGS)}"
                 )
             heads.append(_build(HEAD_CONFIGS[kind], head, f"heads[{i}]"))
         dec = data["decoder"]
         dec_kind = dec.get("kind", "unet") if isinstance(dec, Mapping) else None
         if dec_kind not in DECODER_CONFIGS:
-            raise UsageError(f"model config: unknown decoder kind {dec_kind!r}")
+            raise UsageError(f"model spec: unknown decoder kind {dec_kind!r}")
+        convention = data.get("input", {})
         return cls(
             name=str(data["name"]),
             encoder=_build(EncoderConfig, data["encoder"], "encoder"),
             decoder=_build(DECODER_CONFIGS[dec_kind], dec, "decoder"),
             heads=tuple(heads),
             description=str(data.get("description", "")),
+            input=_build(InputConvention, convention, "input"),
         )
 
 
@@ -221,15 +335,18 @@ def _check_fields(cls: type[Any], data: Mapping[str, Any], where: str) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise UsageError(f"model config: {where} has unknown field(s) {', '.join(unknown)}")
+        raise UsageError(f"model spec: {where} has unknown field(s) {', '.join(unknown)}")
 
 
 def _build(cls: type[_T], data: Any, where: str) -> _T:
     if not isinstance(data, Mapping):
-        raise UsageError(f"model config: {where} must be a mapping, got {type(data).__name__}")
+        raise UsageError(f"model spec: {where} must be a mapping, got {type(data).__name__}")
     _check_fields(cls, data, where)
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # a required field missing
+        raise UsageError(f"model spec: {where}: {err}") from None
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,8 +1,10 @@
-"""The encoder: any timm network used with ``features_only``, with its own normalisation.
+"""The encoder: any timm network used with ``features_only``.
 
-The encoder takes RGB in [0, 1] (B×3×H×W float) and applies the mean/std of its timm
-pretrained config itself, so a saved model is self-contained. It returns the feature
-maps of ``out_indices``, finest first.
+The encoder takes the network input as its weights expect it (B×3×H×W float, already
+normalised by the model's :class:`geopose.models.input.InputAdapter`) and returns the
+feature maps of ``out_indices``, finest first. :meth:`TimmEncoder.default_normalisation`
+gives the mean/std of its timm pretrained config, which a spec without explicit ones
+resolves to.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from geopose.errors import DataError, UsageError
 from geopose.models.config import EncoderConfig
 from geopose.models.weights import load_strict, read_state_dict
 
+#: Mean/std (RGB, [0, 1] scale) when a timm network's pretrained config names none.
+_IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
 
 class TimmEncoder(nn.Module):
     """A timm ``features_only`` backbone; ``channels`` and ``strides`` (px) per level."""
-
-    mean: Tensor
-    std: Tensor
 
     def __init__(self, config: EncoderConfig, pretrained: bool | str | Path = False) -> None:
         super().__init__()
@@ -46,17 +48,19 @@ class TimmEncoder(nn.Module):
                     f"encoder {config.name!r}: feature strides {self.strides} must double "
                     "from level to level"
                 )
-        cfg = getattr(self.net, "pretrained_cfg", None) or {}
-        mean = cfg.get("mean", (0.485, 0.456, 0.406))
-        std = cfg.get("std", (0.229, 0.224, 0.225))
-        self.register_buffer("mean", torch.tensor(mean).reshape(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).reshape(1, 3, 1, 1), persistent=False)
         if isinstance(pretrained, str | Path):
             load_encoder_weights(self, pretrained)
 
-    def forward(self, image: Tensor) -> list[Tensor]:
-        """Feature maps (finest first) of RGB ``image`` in [0, 1]."""
-        x = (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
+    def default_normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(mean, std)`` of RGB in [0, 1] from timm's pretrained config (ImageNet's if
+        it names none): what the encoder's pretrained weights were trained with."""
+        cfg = getattr(self.net, "pretrained_cfg", None) or {}
+        mean = cfg.get("mean", _IMAGENET[0])
+        std = cfg.get("std", _IMAGENET[1])
+        return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """Feature maps (finest first) of the normalised network input ``x``."""
         return list(self.net(x))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from geopose.models.config import ModelConfig
+from geopose.models.config import ModelSpec
 
 _SCALE: dict[str, Any] = {"kind": "scale"}
 
@@ -111,9 +111,9 @@ PRESETS: tuple[dict[str, Any], ...] = (
 )
 
 
-def builtin_configs() -> list[ModelConfig]:
-    """The built-in presets as configs."""
-    return [ModelConfig.from_dict(p) for p in PRESETS]
+def builtin_specs() -> list[ModelSpec]:
+    """The built-in presets as specs."""
+    return [ModelSpec.from_dict(p) for p in PRESETS]
 
 
 def register_builtin() -> None:
@@ -123,5 +123,5 @@ def register_builtin() -> None:
     if getattr(register_builtin, "_done", False):
         return
     register_builtin._done = True  # type: ignore[attr-defined]
-    for cfg in builtin_configs():
+    for cfg in builtin_specs():
         registry.register_preset(cfg)

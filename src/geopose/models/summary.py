@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from geopose.models.config import ModelConfig
+from geopose.models.config import ModelSpec
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -37,28 +37,28 @@ def count_gflops(model: nn.Module, size: int = 1024, batch: int = 1) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def describe(config: ModelConfig, size: int = 1024) -> dict[str, Any]:
+def describe(spec: ModelSpec, size: int = 1024) -> dict[str, Any]:
     """A row of the preset table: name, encoder, decoder, params (M), GFLOPs at ``size``²."""
     from geopose.models.factory import create_model
 
     with torch.device("meta"):
-        model = create_model(config)
-    dec = config.decoder
+        model = create_model(spec)
+    dec = spec.decoder
     parts = [dec.kind, getattr(dec, "block", ""), getattr(dec, "upsample", "")]
     decoder = "/".join(p for p in parts if p)
     return {
-        "name": config.name,
-        "encoder": config.encoder.name,
+        "name": spec.name,
+        "encoder": spec.encoder.name,
         "decoder": decoder,
         "params_m": count_parameters(model) / 1e6,
         "params": count_parameters(model),
         f"gflops_{size}": count_gflops(model, size),
-        "description": config.description,
+        "description": spec.description,
     }
 
 
 def describe_all(
-    configs: list[ModelConfig] | Mapping[str, ModelConfig], size: int = 1024
+    configs: list[ModelSpec] | Mapping[str, ModelSpec], size: int = 1024
 ) -> list[dict[str, Any]]:
     """Rows of :func:`describe` for several configs."""
     items = list(configs.values()) if isinstance(configs, Mapping) else list(configs)

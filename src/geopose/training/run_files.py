@@ -4,13 +4,15 @@
 validation/epoch) · ``RUN/tb/`` (TensorBoard events when tensorboard is installed) ·
 ``RUN/checkpoints/last.safetensors`` + ``last.state.safetensors`` (weights; optimizer,
 schedule, scaler, RNG and data-order state) · ``RUN/checkpoints/best-<step>-<score>.safetensors``
-(the top-k validated weights). Every file is written atomically.
+(the top-k validated weights). Checkpoints are format 2: they carry the model's resolved
+spec (``model``, ``GeoposeModel.spec.to_dict()``). Every file is written atomically.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +82,12 @@ class RunFiles:
         config: dict[str, Any],
         extra: dict[str, Any],
         state: dict[str, Any],
+        *,
+        model: Mapping[str, Any],
     ) -> None:
-        """Write last.safetensors then its training state (both atomically)."""
-        save_checkpoint(self.last, weights, config, extra)
+        """Write last.safetensors (weights + ``model`` spec dict) then its training state
+        (both atomically)."""
+        save_checkpoint(self.last, weights, config, extra, model=model)
         save_state(self.last_state, state)
 
     def load_last(self) -> dict[str, Any]:
@@ -96,6 +101,8 @@ class RunFiles:
         weights: dict[str, torch.Tensor],
         config: dict[str, Any],
         extra: dict[str, Any],
+        *,
+        model: Mapping[str, Any],
     ) -> list[list[Any]]:
         """Keep the ``top_k`` highest scores as best-<step>-<score>.safetensors.
 
@@ -108,7 +115,7 @@ class RunFiles:
         if len(rows) >= top_k and score <= rows[-1][0]:
             return rows
         name = f"best-{int(extra['step']):07d}-{score:.4f}.safetensors"
-        save_checkpoint(self.checkpoints / name, weights, config, extra)
+        save_checkpoint(self.checkpoints / name, weights, config, extra, model=model)
         rows = sorted(
             [*rows, [float(score), int(extra["step"]), name]], key=lambda r: (-r[0], r[1])
         )

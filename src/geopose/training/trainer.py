@@ -40,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from geopose.checkpoint import load_checkpoint
+from geopose.checkpoint import load_checkpoint, read_checkpoint_header
 from geopose.config import Config, config_to_dict, load_config, read_yaml
 from geopose.data.cache import RasterCache
 from geopose.data.collate import Batch, batch_to_device, collate_samples
@@ -246,6 +246,7 @@ class Trainer:
         c, info = self.config, self.info
         pretrained: bool | str = c.model.weights or c.model.pretrained
         model = create_model(c.model.preset, pretrained=pretrained).to(self.device)
+        self.model_spec = model.spec.to_dict()  # what every checkpoint of the run carries
         if c.train.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if info.distributed and c.train.sync_bn and self.device.type == "cuda":
@@ -290,6 +291,13 @@ class Trainer:
                 self.files.last_state,
                 f"training state is at step {state['step']} but {self.files.last.name} "
                 f"at step {extra.get('step')} (a write was interrupted); cannot resume exactly",
+            )
+        saved_spec = read_checkpoint_header(self.files.last).model
+        if saved_spec is not None and saved_spec != self.model_spec:
+            raise DataError(
+                self.files.last,
+                f"the run's model differs from what preset {self.config.model.preset!r} "
+                "builds today (the preset was edited); cannot resume exactly",
             )
         self.raw_model.load_state_dict(weights, strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
@@ -531,6 +539,7 @@ class Trainer:
                     weights,
                     self.cfg_dict,
                     self._extra(score),
+                    model=self.model_spec,
                 )
         self._save_last()
 
@@ -563,7 +572,11 @@ class Trainer:
             barrier(self.info)
             return
         self.files.save_last(
-            self.raw_model.state_dict(), self.cfg_dict, self._extra(self.last_score), self.state()
+            self.raw_model.state_dict(),
+            self.cfg_dict,
+            self._extra(self.last_score),
+            self.state(),
+            model=self.model_spec,
         )
         barrier(self.info)
 
