@@ -3,9 +3,9 @@
 For each network it runs ``parity_peer.py`` in the authors' environment (PEER_PYTHON,
 sources fetched outside this project into SOURCES): their network with random weights,
 saved in their file format, run on an uint8 image through their input path (TTA off,
-then their D4 TTA). Then geopose reads that file (``read_torch_pickle`` → ``identify``
-→ the preset, strict key mapping), runs the same image through its own input path
-(RGB in [0, 1] from the PNG, the network's input convention applied), and reports the
+then their D4 TTA). Then geopose imports that file (what ``geopose import`` does),
+loads the format-2 checkpoint and runs the same image through its own input path (RGB in
+[0, 1] from the PNG; the model applies the authors' input convention itself), and reports the
 largest relative differences (AGL and magnitude: max |Δ| / max |theirs|; scale: |Δ| /
 |theirs|; angle: |Δ| rad).
 
@@ -29,16 +29,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
 import geopose
 from geopose.inference.tta import TTAModel
 from geopose.io.raster import read_rgb
-from geopose.models import create_model
-from geopose.models.peers import load_peer_state_dict
-from geopose.models.published import PublishedNetwork, identify, read_manifest_resource
-from geopose.models.safe_pickle import read_torch_pickle
+from geopose.models import load_model
+from geopose.models.importer import import_published
 
 HERE = Path(__file__).parent
 FILES = {
@@ -46,30 +42,6 @@ FILES = {
     "b6_rdtsc_unet": "b6_rdtsc_unet_best.pth",
     "baseline": "baseline_resnet34.pth",
 }
-
-
-class Convention(nn.Module):
-    """The network's input convention around a geopose model (channel order, ×factor)."""
-
-    def __init__(self, model: nn.Module, network: PublishedNetwork) -> None:
-        super().__init__()
-        self.model = model
-        self.heads = getattr(model, "heads", None)
-        self.bgr = network.convention["channel_order"] == "BGR"
-        self.factor = float(network.convention["resolution_factor"])
-
-    def forward(self, image: Tensor, gsd: Tensor) -> dict[str, Tensor]:
-        x = image[:, [2, 1, 0]] if self.bgr else image
-        size = (int(image.shape[-2]), int(image.shape[-1]))
-        if self.factor == 1.0:
-            return dict(self.model(x, gsd))
-        small = (round(size[0] * self.factor), round(size[1] * self.factor))
-        out = dict(self.model(F.interpolate(x, size=small, mode="nearest"), gsd / self.factor))
-        for key in ("agl", "mag"):
-            out[key] = F.interpolate(out[key], size=size, mode="nearest")
-        out["mag"] = out["mag"] / self.factor
-        out["scale"] = out["scale"] / self.factor
-        return out
 
 
 def rel(ours: np.ndarray, theirs: np.ndarray) -> float:
@@ -110,22 +82,19 @@ def check(args: argparse.Namespace, net: str) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     theirs = run_peer(args, net, out)
     path = out / FILES[net]
-    found = identify(read_torch_pickle(path), path)
-    network = found.network
-    assert network.preset is not None
-    model = create_model(network.preset).eval()
-    load_peer_state_dict(model, found.state, read_manifest_resource(network.manifest), path)
-    wrapped = Convention(model, network).eval()
+    imported = out / "imported.safetensors"
+    found = import_published(path, imported)  # the `geopose import` path
+    model = load_model(imported).eval()  # format 2: the input convention is in the model
     image = read_rgb(out / "image.png")
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
     gsd = torch.tensor([args.gsd])
     with torch.no_grad():
-        ours = wrapped(x, gsd)
-        tta = TTAModel(wrapped, "d4").eval()(x, gsd) if "d4_agl" in theirs else None
+        ours = model(x, gsd)
+        tta = TTAModel(model, "d4").eval()(x, gsd) if "d4_agl" in theirs else None
     result: dict[str, Any] = {
-        "network": network.name,
+        "network": found.network.name,
         "format": found.format,
-        "preset": network.preset,
+        "preset": found.network.preset,
         "agl_rel": rel(ours["agl"][0, 0].numpy(), theirs["agl"]),
         "mag_rel": rel(ours["mag"][0, 0].numpy(), theirs["mag"]),
         "scale_rel": abs(float(ours["scale"][0]) - float(theirs["scale"]))
