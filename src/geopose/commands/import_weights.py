@@ -15,12 +15,14 @@ from typing import Any
 from geopose.errors import EXIT_OK
 from geopose.io.atomic import atomic_write_text
 
+#: The verb's name (the module cannot be called ``import``, a Python keyword).
+VERB = "import"
 _HELP = "import a published checkpoint (2nd place, 1st place, baseline) as a geopose model"
 
 
 def register(subparsers: Any) -> None:
     """Add the ``import`` verb to the ``geopose`` command."""
-    parser = subparsers.add_parser("import", help=_HELP, description=_HELP)
+    parser = subparsers.add_parser(VERB, help=_HELP, description=_HELP)
     parser.add_argument("src", metavar="SRC", help="the published .pth file")
     parser.add_argument(
         "--out", required=True, metavar="MODEL", help="geopose checkpoint to write (.safetensors)"
