@@ -28,6 +28,7 @@ VERBS: tuple[str, ...] = (
     "report",
     "predict",
     "export_onnx",
+    "import_weights",
     "demo",
 )
 

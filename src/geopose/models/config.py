@@ -165,14 +165,16 @@ class FPNDecoderConfig:
 
 @dataclass(frozen=True)
 class DenseHeadConfig:
-    """AGL (m) and magnitude (px) maps at output stride 1, both non-negative.
+    """AGL (m) and magnitude (px) maps at output stride 1 (signed only with ``identity``).
 
     From the finest decoder map, ``log2(decoder stride)`` upsampling stages reach stride
     1; each stage is a 1×1 conv, a ×2 upsampling (``upsample``: ``"rdtsc"``, ``"deconv"``
     or ``"bilinear"``) that divides channels by 4, and optionally (``post_conv``) a 3×3
     conv-BN-activation. With ``shared_trunk`` both branches share the stages; otherwise
     each branch has its own. Each branch then has 3×3 convolutions of widths ``hidden``
-    followed by a 3×3 conv to one channel and ``output_activation``. The GSD (m/px)
+    followed by a 3×3 conv to one channel and ``output_activation`` (``relu``,
+    ``softplus``, or ``identity`` for raw signed maps as the official baseline's heads
+    give; AGL files clamp at 0 when written). The GSD (m/px)
     enters the height branch as an extra constant channel at the input of its conv
     number ``height_gsd_at`` (``None``: no GSD input).
     """

@@ -4,7 +4,7 @@ From the finest decoder map, ×2 upsampling stages (1×1 conv → ×2 upsampling
 divides channels by 4 → optional 3×3 conv-BN-activation) reach stride 1 gradually,
 never in one bilinear jump. The stages are shared by both branches or owned by each
 (``shared_trunk``). The height branch gets the GSD (m/px) as an extra constant channel.
-Both outputs pass through a non-negative activation.
+Both outputs pass through a non-negative activation (``identity``: raw, signed).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from geopose.models.config import DenseHeadConfig
 from geopose.models.head_api import FeatureSpec, HeadInputs
 from geopose.models.upsample import make_upsample
 
-_NON_NEGATIVE = ("relu", "softplus")
+#: Output activations: non-negative maps, or raw signed ones (the official baseline's
+#: heads; AGL files are clamped at 0 when written).
+_NON_NEGATIVE = ("relu", "softplus", "identity")
 
 
 def upsample_stages(

@@ -127,7 +127,7 @@ PRESETS: tuple[dict[str, Any], ...] = (
         "decoder": {"channels": [256, 128, 64, 32, 16], "upsample": "nearest"},
         "heads": [
             {"kind": "orientation"},
-            {"kind": "dense", "hidden": [], "height_gsd_at": None},
+            {"kind": "dense", "hidden": [], "height_gsd_at": None, "output_activation": "identity"},
             _SCALE,
         ],
     },
