@@ -117,7 +117,9 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between last.safetensors saves
     top_k: int = 3
     deterministic: bool = False
-    device: str | None = None  # cpu | cuda | cuda:N; default: CUDA when available
+    device: str | None = (
+        "auto"  # auto (CUDA when available, else cpu) | cpu | cuda | cuda:N; null = auto
+    )
     threads: int | None = None  # torch intra-op CPU threads; default: torch's (one per core)
     sync_bn: bool = True  # convert BatchNorm to SyncBatchNorm under DDP on CUDA
     time_limit_s: float | None = None  # stop cleanly (checkpoints saved) after this much time

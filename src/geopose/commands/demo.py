@@ -108,7 +108,8 @@ def _stage(name: str, timings: dict[str, float], fn: Callable[[], Any]) -> Any:
 def run_demo(options: DemoOptions) -> dict[str, Any]:
     """Run every stage; return the summary that is also written to ``OUT/summary.json``."""
     from geopose.data.synth import write_dataset
-    from geopose.inference.predict import PredictOptions, predict_layout
+    from geopose.inference.layout import predict_layout
+    from geopose.inference.options import PredictOptions
     from geopose.report import make_report
     from geopose.scoring import evaluate_files, find_tasks, format_table
     from geopose.training.trainer import train
