@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -217,3 +218,14 @@ def test_fill_and_apply_nodata_round_trip(agl: np.ndarray) -> None:
     assert np.array_equal(np.isnan(back), np.isnan(agl))
     assert np.array_equal(back[valid], agl[valid])
     assert np.array_equal(cv.valid_mask(agl), valid)
+
+
+def test_the_three_forms_of_angle_to_direction_agree() -> None:
+    theta = np.array([0.0, 0.3, math.pi / 2, 2.5, 5.9])
+    scalars = np.stack([cv.angle_to_direction(float(t)) for t in theta])
+    tensor = cv.angle_to_direction_torch(torch.from_numpy(theta), dim=1).numpy()
+    np.testing.assert_allclose(cv.angle_to_direction(theta), scalars, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(tensor, scalars, rtol=0, atol=1e-15)
+    assert scalars[1, 0] == math.sin(0.3)  # the scalar form is math's, bit for bit
+    assert scalars[1, 1] == math.cos(0.3)
+    assert cv.angle_to_direction_torch(torch.zeros(3)).shape == (3, 2)

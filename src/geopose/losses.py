@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from geopose.conventions import angle_to_direction_torch
 from geopose.errors import UsageError
 from geopose.models.blocks import height_gradient
 
@@ -180,7 +181,7 @@ class DirectionLoss(LossTerm):
         ok = _labels_ok(batch)
         zero = torch.zeros((), device=p.device)
         angle = torch.where(ok, _f32(batch["angle"]), zero)
-        t = torch.stack([torch.sin(angle), torch.cos(angle)], dim=1)
+        t = angle_to_direction_torch(angle, dim=1)
         cos = (p * t).sum(dim=1) / p.norm(dim=1).clamp(min=1e-6)
         per_tile = self.cos_weight * (1.0 - cos) + self.mse_weight * (p - t).square().mean(1)
         flat = torch.ones_like(per_tile)
@@ -337,7 +338,8 @@ class LeanMaskLoss(LossTerm):
         if self.min_cos is not None and angle is not None:
             ok = ok & torch.isfinite(angle)
             a = torch.where(torch.isfinite(angle), angle, torch.zeros_like(angle))
-            dx, dy = torch.sin(a).view(-1, 1, 1, 1), torch.cos(a).view(-1, 1, 1, 1)
+            d = angle_to_direction_torch(a, dim=1)
+            dx, dy = d[:, 0].view(-1, 1, 1, 1), d[:, 1].view(-1, 1, 1, 1)
             label = label & (-(gx * dx + gy * dy) >= self.min_cos * slope)
         # A central difference reads both neighbours: count pixels whose 3×3 box is valid.
         box = -F.max_pool2d(-(valid.float()), 3, stride=1, padding=1) > 0.5
