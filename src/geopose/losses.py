@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from geopose.config import default_loss_terms
 from geopose.conventions import angle_to_direction_torch
 from geopose.errors import UsageError
 from geopose.models.blocks import height_gradient
@@ -387,16 +388,6 @@ def loss_kinds() -> dict[str, Callable[..., LossTerm]]:
     kinds["agl_city_r2"] = CityR2Loss
     kinds["lean_bce"] = LeanMaskLoss
     return kinds
-
-
-def default_loss_terms() -> dict[str, dict[str, Any]]:
-    """The default recipe: 2nd-place Huber terms, cosine+MSE direction, scale MSE."""
-    return {
-        "agl_huber": {"weight": 1.0, "delta": HUBER_DELTA["agl"]},
-        "mag_huber": {"weight": 1.0, "delta": HUBER_DELTA["mag"]},
-        "direction_cos_mse": {"weight": 1.0, "cos_weight": 1.0, "mse_weight": 0.1},
-        "scale_mse": {"weight": 1.0},
-    }
 
 
 def build_loss(terms: Mapping[str, float | Mapping[str, Any]] | None = None) -> GeoposeLoss:
