@@ -120,6 +120,17 @@ def read_geo(path: str | Path) -> GeoInfo:
     return GeoInfo(crs=crs, transform=transform)
 
 
+def check_agl_size(
+    agl_shape: tuple[int, ...], image_shape: tuple[int, ...], agl: Path, image: Path
+) -> None:
+    """Raise :class:`DataError` naming the AGL file ``agl`` when its H×W (``agl_shape``)
+    differs from the H×W of its image ``image`` (``image_shape``, H×W[×3])."""
+    ah, aw = agl_shape[:2]
+    ih, iw = image_shape[:2]
+    if (ah, aw) != (ih, iw):
+        raise DataError(agl, f"AGL is {ah}×{aw} px but its image {image.name} is {ih}×{iw} px")
+
+
 def first_georeferenced(*paths: str | Path) -> GeoInfo | None:
     """Georeferencing of the first of ``paths`` that carries any, else None."""
     for path in paths:
