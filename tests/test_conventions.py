@@ -59,8 +59,9 @@ def test_scale_from_elevation_is_lean_per_metre_in_pixels(elev: float, gsd: floa
     assert cv.elevation_from_scale(scale, gsd) == pytest.approx(elev)
 
 
-def test_scale_range_matches_facts() -> None:
-    # FACTS.md / DESIGN.md: 0.07-0.73 m lean per metre of height, 0.12-2.4 px/m.
+def test_scale_range_matches_the_design() -> None:
+    # DESIGN.md §1: satellite elevation 54-86° at GSD 0.31-0.59 m gives 0.07-0.73 m of lean
+    # per metre of height, 0.12-2.4 px/m.
     lo = cv.scale_from_elevation(math.radians(86), 0.59)
     hi = cv.scale_from_elevation(math.radians(54), 0.31)
     assert lo == pytest.approx(0.12, abs=0.005)

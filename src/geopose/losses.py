@@ -45,7 +45,8 @@ from geopose.conventions import angle_to_direction_torch
 from geopose.errors import UsageError
 from geopose.models.blocks import height_gradient
 
-#: Per-city mean AGL (m) used by the 1st place as R² reference means (FACTS.md).
+#: Per-city mean AGL (m) that the 2021 challenge's 1st place used as R² reference means
+#: (its published solution).
 CITY_MEAN_AGL: dict[str, float] = {"ARG": 3.86, "ATL": 8.44, "JAX": 4.43, "OMA": 2.27}
 
 #: Huber δ of the 2nd place: 10 m for AGL, 5 px for the flow magnitude.
