@@ -110,19 +110,22 @@ def _results(tasks: list[ImageTask], workers: int) -> Iterator[tuple[dict[str, A
         yield from pool.map(score_image, tasks, chunksize=chunk)
 
 
-def evaluate_files(tasks: list[ImageTask], workers: int) -> tuple[GeoposeMetric, list[str]]:
-    """Score all tasks (in order, with a progress bar on stderr); also truth problems."""
+def evaluate_files(
+    tasks: list[ImageTask], workers: int, progress: bool | None = None
+) -> tuple[GeoposeMetric, list[str]]:
+    """Score all tasks (in order); also the truth problems. ``progress``: a progress bar
+    on stderr (``None``: only when stderr is a terminal)."""
     metric = GeoposeMetric()
     truth_problems = []
-    progress = tqdm(
+    bar = tqdm(
         _results(tasks, workers),
         total=len(tasks),
         desc="evaluate",
         unit="image",
         file=sys.stderr,
-        disable=None,
+        disable=None if progress is None else not progress,
     )
-    for state, problem in progress:
+    for state, problem in bar:
         if problem is not None:
             truth_problems.append(problem)
         metric.merge(GeoposeMetric.from_state(state))

@@ -158,7 +158,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
 
     def score(folder: Path) -> Any:
         tasks = find_tasks(folder, data / "test_truth", data / "metadata.csv")
-        metric, problems = evaluate_files(tasks, workers=1)
+        metric, problems = evaluate_files(tasks, 1, progress=None if options.progress else False)
         if problems:
             raise UsageError(f"truth files could not be scored: {problems[0]}")
         scores = metric.compute()
