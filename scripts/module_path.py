@@ -57,9 +57,9 @@ def _trace(verb: str, argv: list[str]) -> dict[str, Any]:
     def profile(frame: FrameType, event: str, arg: Any) -> None:
         code, name = frame.f_code, frame.f_globals.get("__name__", "")
         if event == "call":
-            if name.startswith("geopose") and code.co_flags & CO_OPTIMIZED and name not in order:
-                if not importing(frame):
-                    order.append(name)
+            new = name.startswith("geopose") and name not in order
+            if new and code.co_flags & CO_OPTIMIZED and not importing(frame):
+                order.append(name)
             if verb == "train" and code.co_name == "step" and "torch/optim/" in code.co_filename:
                 state["stack"] = stack(frame)
                 raise _Done
