@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "geopose.models",
             "geopose.losses",
             "geopose.metrics",
+            "geopose.intervals",
             "geopose.checkpoint",
             "geopose.rectify",
         ),
