@@ -52,6 +52,7 @@ from geopose.errors import DataError, JobAborted, UsageError
 from geopose.io.catalog import open_layout
 from geopose.io.layout import Entry
 from geopose.losses import build_loss
+from geopose.models import ModelSpec
 from geopose.models.weights import load_strict
 from geopose.precision import autocast, grad_scaler, resolve_precision
 from geopose.runtime import DistInfo, any_true, barrier, init_distributed
@@ -147,6 +148,10 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - libraries still draw from it
     torch.manual_seed(seed)
+
+
+def _spec(data: dict[str, Any]) -> ModelSpec:
+    return ModelSpec.from_dict(data)
 
 
 def _peak_mem_mb(device: torch.device) -> float:
@@ -299,7 +304,8 @@ class Trainer:
                 f"at step {extra.get('step')} (a write was interrupted); cannot resume exactly",
             )
         saved_spec = read_checkpoint_header(self.files.last).model
-        if saved_spec is not None and saved_spec != self.model_spec:
+        # Compared as specs, so fields added since the run began (at their defaults) pass.
+        if saved_spec is not None and _spec(saved_spec) != _spec(self.model_spec):
             raise DataError(
                 self.files.last,
                 f"the run's model differs from what preset {self.config.model.preset!r} "
