@@ -2,7 +2,7 @@
 
 Builds the input once (a synthetic city tile repeated with flips, written block by
 block as a tiled, deflate-compressed, georeferenced GeoTIFF), then runs
-:func:`geopose.inference.predict.predict_raster` — the code of ``geopose predict --image``
+:func:`geopose.inference.raster.predict_raster` — the code of ``geopose predict --image``
 — with a randomly initialised model and prints JSON: seconds, windows/s, peak resident
 memory (MiB, from ``getrusage``) and the output file size. Neither the input nor the
 output raster is ever held in memory whole.
@@ -27,8 +27,8 @@ from rasterio.windows import Window
 import geopose  # noqa: F401  (torchvision guard before timm)
 from geopose.data.synth import generate_sample
 from geopose.inference.load_model import load_model
-from geopose.inference.predict import predict_raster
 from geopose.inference.predictor import Predictor
+from geopose.inference.raster import predict_raster
 from geopose.inference.tta import TTAModel
 from geopose.models import create_model
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -58,8 +59,9 @@ def test_scale_from_elevation_is_lean_per_metre_in_pixels(elev: float, gsd: floa
     assert cv.elevation_from_scale(scale, gsd) == pytest.approx(elev)
 
 
-def test_scale_range_matches_facts() -> None:
-    # FACTS.md / DESIGN.md: 0.07-0.73 m lean per metre of height, 0.12-2.4 px/m.
+def test_scale_range_matches_the_design() -> None:
+    # DESIGN.md §1: satellite elevation 54-86° at GSD 0.31-0.59 m gives 0.07-0.73 m of lean
+    # per metre of height, 0.12-2.4 px/m.
     lo = cv.scale_from_elevation(math.radians(86), 0.59)
     hi = cv.scale_from_elevation(math.radians(54), 0.31)
     assert lo == pytest.approx(0.12, abs=0.005)
@@ -217,3 +219,14 @@ def test_fill_and_apply_nodata_round_trip(agl: np.ndarray) -> None:
     assert np.array_equal(np.isnan(back), np.isnan(agl))
     assert np.array_equal(back[valid], agl[valid])
     assert np.array_equal(cv.valid_mask(agl), valid)
+
+
+def test_the_three_forms_of_angle_to_direction_agree() -> None:
+    theta = np.array([0.0, 0.3, math.pi / 2, 2.5, 5.9])
+    scalars = np.stack([cv.angle_to_direction(float(t)) for t in theta])
+    tensor = cv.angle_to_direction_torch(torch.from_numpy(theta), dim=1).numpy()
+    np.testing.assert_allclose(cv.angle_to_direction(theta), scalars, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(tensor, scalars, rtol=0, atol=1e-15)
+    assert scalars[1, 0] == math.sin(0.3)  # the scalar form is math's, bit for bit
+    assert scalars[1, 1] == math.cos(0.3)
+    assert cv.angle_to_direction_torch(torch.zeros(3)).shape == (3, 2)

@@ -312,3 +312,20 @@ def test_composite_is_weighted_sum_and_reports_terms() -> None:
 def test_bad_config_is_a_usage_error(config: dict) -> None:
     with pytest.raises(UsageError):
         build_loss(config)
+
+
+def test_build_loss_without_terms_is_the_configs_default_recipe() -> None:
+    from geopose.config import LossConfig
+
+    plain, configured = build_loss(), build_loss(LossConfig().terms)
+    assert plain.weights == configured.weights
+    assert list(plain.terms) == ["agl_huber", "mag_huber", "direction_cos_mse", "scale_mse"]
+    for name in plain.terms:
+        a, b = plain.terms[name], configured.terms[name]
+        assert type(a) is type(b)
+        assert vars(a).keys() == vars(b).keys()
+        for key, value in vars(a).items():
+            if not key.startswith("_"):
+                assert value == vars(b)[key], (name, key)
+    direction = plain.terms["direction_cos_mse"]
+    assert (direction.cos_weight, direction.mse_weight) == (1.0, 0.1)

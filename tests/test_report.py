@@ -20,7 +20,7 @@ from geopose.cli import main
 from geopose.data.synth import write_dataset
 from geopose.errors import UsageError
 from geopose.io import read_agl, read_vflow, write_prediction
-from geopose.report import build_report, make_report
+from geopose.report import make_report
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
@@ -125,7 +125,7 @@ def synth_run(tmp_path_factory) -> Run:
 @pytest.fixture(scope="module")
 def full_report(synth_run) -> Path:
     out = synth_run.run / "full.html"
-    build_report(
+    make_report(
         synth_run.run,
         pred_dir=synth_run.pred,
         data_dir=synth_run.data,
@@ -210,7 +210,7 @@ def test_metrics_only_run_shows_curves_and_last_validation(tmp_path):
     run.mkdir()
     records = metrics_records(3)
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    path = build_report(run, progress=False)
+    path = make_report(run, progress=False).path
     assert path == run / "report.html"
     html = path.read_text()
     page = parse(html)
@@ -235,7 +235,7 @@ def test_scores_json_is_used_when_there_is_no_truth(tmp_path):
 
 def test_nothing_to_report_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(UsageError, match="nothing to report"):
-        build_report(tmp_path, progress=False)
+        make_report(tmp_path, progress=False)
     assert main(["report", str(tmp_path)]) == 2
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "run folder not found" in capsys.readouterr().err

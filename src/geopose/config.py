@@ -32,9 +32,11 @@ class ConfigError(UsageError):
     """A configuration key or value is invalid; the message names it."""
 
 
-def _default_loss_terms() -> dict[str, dict[str, Any]]:
-    # The 2nd place's choice: Huber on AGL (δ = 10 m) and MAG (δ = 5 px), direction by
-    # cosine + MSE, plus a scale term it lacked.
+def default_loss_terms() -> dict[str, dict[str, Any]]:
+    """The one default loss recipe (``loss.terms`` of a config, and
+    :func:`geopose.losses.build_loss` without terms): the 2nd place's choice, Huber on
+    AGL (δ = 10 m) and MAG (δ = 5 px), direction by cosine + MSE (the term's own
+    weights, cosine 1 and MSE 0.1), plus a scale term it lacked."""
     return {
         "agl_huber": {"weight": 1.0, "delta": 10.0},
         "mag_huber": {"weight": 1.0, "delta": 5.0},
@@ -78,7 +80,7 @@ class AugmentConfig:
 class LossConfig:
     """Named loss terms, each with a ``weight`` and its own parameters."""
 
-    terms: dict[str, dict[str, Any]] = field(default_factory=_default_loss_terms)
+    terms: dict[str, dict[str, Any]] = field(default_factory=default_loss_terms)
 
 
 @dataclass
@@ -121,7 +123,9 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between last.safetensors saves
     top_k: int = 3
     deterministic: bool = False
-    device: str | None = None  # cpu | cuda | cuda:N; default: CUDA when available
+    device: str | None = (
+        "auto"  # auto (CUDA when available, else cpu) | cpu | cuda | cuda:N; null = auto
+    )
     threads: int | None = None  # torch intra-op CPU threads; default: torch's (one per core)
     sync_bn: bool = True  # convert BatchNorm to SyncBatchNorm under DDP on CUDA
     time_limit_s: float | None = None  # stop cleanly (checkpoints saved) after this much time

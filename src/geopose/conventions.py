@@ -8,6 +8,11 @@ direction of an image with angle ``theta`` (radians) is ``d = (dx, dy) = (sin θ
 in (column, row) pixels: θ = 0 points down the image, θ = π/2 points right. The flow at
 a pixel is ``v = agl · scale · d`` (pixels): it maps the imaged point to its ground
 footprint.
+
+θ → (dx, dy) has three forms, one per kind of caller: :func:`angle_to_direction` for a
+scalar or a numpy array, and
+:func:`angle_to_direction_torch` for tensors; (dx, dy) → θ is :func:`direction_to_angle`
+(the tensor twin, for model outputs, is ``geopose.models.direction.direction_to_angle``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import math
 from typing import overload
 
 import numpy as np
+import torch
 from numpy.typing import ArrayLike, NDArray
 
 TWO_PI = 2.0 * math.pi
@@ -91,9 +97,20 @@ def wrap_angle(theta: float | NDArray[np.floating]) -> float | NDArray[np.float6
 
 
 def angle_to_direction(theta: ArrayLike) -> NDArray[np.float64]:
-    """Unit direction ``(dx, dy) = (sin θ, cos θ)``; the last axis holds (dx, dy)."""
-    t = np.asarray(theta, dtype=np.float64)
-    return np.stack([np.sin(t), np.cos(t)], axis=-1)
+    """Unit direction ``(dx, dy) = (sin θ, cos θ)`` of angles in radians; the last axis
+    holds (dx, dy). A scalar angle is computed with :mod:`math` (correctly rounded, so
+    scalar callers such as the metric stay bit-stable), arrays with numpy."""
+    if np.ndim(theta) == 0:
+        t = float(np.asarray(theta))
+        return np.array([math.sin(t), math.cos(t)])
+    a = np.asarray(theta, dtype=np.float64)
+    return np.stack([np.sin(a), np.cos(a)], axis=-1)
+
+
+def angle_to_direction_torch(theta: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Unit directions ``(dx, dy) = (sin θ, cos θ)`` of a tensor of angles (radians),
+    stacked along a new axis ``dim`` (B angles → B×2 with ``dim=1``)."""
+    return torch.stack([torch.sin(theta), torch.cos(theta)], dim=dim)
 
 
 @overload
@@ -131,7 +148,8 @@ def flow_field(agl: ArrayLike, scale: float, theta: float) -> NDArray[np.float32
     component ``mag · cos θ`` — the official baseline's ``get_vflow``.
     """
     mag = magnitude(agl, scale)
-    return np.stack([mag * np.float32(math.sin(theta)), mag * np.float32(math.cos(theta))], -1)
+    dx, dy = angle_to_direction(float(theta))
+    return np.stack([mag * np.float32(dx), mag * np.float32(dy)], -1)
 
 
 # -------------------------------------------------------------- label transforms

@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 
 from geopose.errors import UsageError
-from geopose.inference.load_model import load_model
 from geopose.io.atomic import atomic_path
 from geopose.models import OUTPUT_KEYS
 
@@ -78,13 +77,6 @@ def export_model(
             raise RuntimeError("torch.onnx.export returned no program")
         program.save(str(tmp))
     return target
-
-
-def export_checkpoint(
-    checkpoint: str | Path, out: str | Path, *, height: int = 512, width: int | None = None
-) -> Path:
-    """Rebuild the model of ``checkpoint`` and export it to ONNX file ``out``."""
-    return export_model(load_model(checkpoint), out, height=height, width=width)
 
 
 def run_onnx(path: str | Path, image: np.ndarray, gsd: np.ndarray) -> dict[str, np.ndarray]:

@@ -40,10 +40,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from geopose.config import default_loss_terms
+from geopose.conventions import angle_to_direction_torch
 from geopose.errors import UsageError
 from geopose.models.blocks import height_gradient
 
-#: Per-city mean AGL (m) used by the 1st place as R² reference means (FACTS.md).
+#: Per-city mean AGL (m) that the 2021 challenge's 1st place used as R² reference means
+#: (its published solution).
 CITY_MEAN_AGL: dict[str, float] = {"ARG": 3.86, "ATL": 8.44, "JAX": 4.43, "OMA": 2.27}
 
 #: Huber δ of the 2nd place: 10 m for AGL, 5 px for the flow magnitude.
@@ -180,7 +183,7 @@ class DirectionLoss(LossTerm):
         ok = _labels_ok(batch)
         zero = torch.zeros((), device=p.device)
         angle = torch.where(ok, _f32(batch["angle"]), zero)
-        t = torch.stack([torch.sin(angle), torch.cos(angle)], dim=1)
+        t = angle_to_direction_torch(angle, dim=1)
         cos = (p * t).sum(dim=1) / p.norm(dim=1).clamp(min=1e-6)
         per_tile = self.cos_weight * (1.0 - cos) + self.mse_weight * (p - t).square().mean(1)
         flat = torch.ones_like(per_tile)
@@ -337,7 +340,8 @@ class LeanMaskLoss(LossTerm):
         if self.min_cos is not None and angle is not None:
             ok = ok & torch.isfinite(angle)
             a = torch.where(torch.isfinite(angle), angle, torch.zeros_like(angle))
-            dx, dy = torch.sin(a).view(-1, 1, 1, 1), torch.cos(a).view(-1, 1, 1, 1)
+            d = angle_to_direction_torch(a, dim=1)
+            dx, dy = d[:, 0].view(-1, 1, 1, 1), d[:, 1].view(-1, 1, 1, 1)
             label = label & (-(gx * dx + gy * dy) >= self.min_cos * slope)
         # A central difference reads both neighbours: count pixels whose 3×3 box is valid.
         box = -F.max_pool2d(-(valid.float()), 3, stride=1, padding=1) > 0.5
@@ -385,16 +389,6 @@ def loss_kinds() -> dict[str, Callable[..., LossTerm]]:
     kinds["agl_city_r2"] = CityR2Loss
     kinds["lean_bce"] = LeanMaskLoss
     return kinds
-
-
-def default_loss_terms() -> dict[str, dict[str, Any]]:
-    """The default recipe: 2nd-place Huber terms, cosine+MSE direction, scale MSE."""
-    return {
-        "agl_huber": {"weight": 1.0, "delta": HUBER_DELTA["agl"]},
-        "mag_huber": {"weight": 1.0, "delta": HUBER_DELTA["mag"]},
-        "direction_cos_mse": {"weight": 1.0, "cos_weight": 1.0, "mse_weight": 0.1},
-        "scale_mse": {"weight": 1.0},
-    }
 
 
 def build_loss(terms: Mapping[str, float | Mapping[str, Any]] | None = None) -> GeoposeLoss:

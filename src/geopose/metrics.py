@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
-from geopose.conventions import angle_difference
+from geopose.conventions import angle_difference, angle_to_direction
 
 #: The official scorer's guard added to the pixel count (for m) and to SST.
 R2_EPS = 1e-4
@@ -468,8 +468,10 @@ def _image_state(
     p = pred[t_ok]  # NaN where the prediction is no-data: nansum drops those terms
     both = ~np.isnan(p)
     tb, pb = t[both], p[both]
-    at, bt = scale_true * math.sin(angle_true), scale_true * math.cos(angle_true)
-    ap, bp = scale_pred * math.sin(angle_pred), scale_pred * math.cos(angle_pred)
+    dx_true, dy_true = angle_to_direction(float(angle_true))
+    dx_pred, dy_pred = angle_to_direction(float(angle_pred))
+    at, bt = scale_true * dx_true, scale_true * dy_true
+    ap, bp = scale_pred * dx_pred, scale_pred * dy_pred
     ex, ey = pb * ap - tb * at, pb * bp - tb * bt
     flow_sq = ex * ex + ey * ey  # squared end-point error per pixel (px²)
     agl_sq = np.square(pb - tb)

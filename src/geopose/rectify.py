@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from geopose.conventions import angle_to_direction
+
 #: The 8 neighbours (row, column offsets) in row-major order: the fill's tie order.
 NEIGHBOURS: tuple[tuple[int, int], ...] = (
     (-1, -1),
@@ -172,7 +174,7 @@ def flow_targets(
     computed in float64; the target index of a pixel that does not move is meaningless.
     """
     h, w = agl.shape
-    dx, dy = math.sin(angle), math.cos(angle)
+    dx, dy = angle_to_direction(float(angle))
     mag = agl.astype(np.float64) * scale
     finite = np.isfinite(mag)
     mag[~finite] = 0.0

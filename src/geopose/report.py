@@ -30,6 +30,7 @@ import yaml
 
 from geopose import __version__
 from geopose.errors import DataError, UsageError
+from geopose.inference.manifest import read_settings
 from geopose.io.atomic import atomic_write_text
 from geopose.io.layout import VFLOW_SUFFIX
 from geopose.viz.curves import curves_figure
@@ -212,13 +213,11 @@ def _choose_scores(
 
 def _shrunk_flows(pred_dir: Path) -> bool:
     """Whether the prediction manifest in ``pred_dir`` says flows were shrunk."""
-    from geopose.inference.manifest import MANIFEST
-
     try:
-        settings = json.loads((pred_dir / MANIFEST).read_text(encoding="utf-8"))["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
+        settings = read_settings(pred_dir)
+    except DataError:
         return False
-    return isinstance(settings, dict) and bool(settings.get("shrink_flow"))
+    return settings is not None and bool(settings.get("shrink_flow"))
 
 
 def make_report(
@@ -231,7 +230,25 @@ def make_report(
     max_tiles: int = 6,
     progress: bool = True,
 ) -> ReportResult:
-    """Build the report and say what went into it (see :func:`build_report`)."""
+    """Write one self-contained ``report.html`` about a run; say what went into it
+    (``path``, ``scores`` and their source, ``problems``, ``notes``).
+
+    Args:
+        run_dir: a training run folder (``config.yaml``, ``metrics.jsonl``), or a
+            prediction folder (``{id}_AGL.tif`` + ``{id}_VFLOW.json``).
+        pred_dir: prediction folder (default: ``run_dir`` when it holds predictions).
+        data_dir: layout root for the truth and RGB (default: the run's
+            ``data.root`` from ``config.yaml`` when it exists).
+        truth_dir: a folder of truth ``{id}_AGL.tif`` + ``{id}_VFLOW.json`` (instead of
+            ``data_dir``; the RGB is looked for beside it and in ``../test``).
+        out: the HTML file (default ``run_dir/report.html``).
+        max_tiles: how many tiles get a panel (taken in turn from each city).
+        progress: show a progress bar on stderr while reading predictions.
+
+    Raises:
+        UsageError: missing folders, or nothing to report.
+        DataError: an unreadable truth file, ``metrics.jsonl`` or ``scores.json``.
+    """
     run = Path(run_dir)
     if not run.is_dir():
         raise UsageError(f"{run}: run folder not found")
@@ -284,42 +301,3 @@ def make_report(
     subtitle = f"{run.resolve()} · geopose {__version__} · {now}"
     atomic_write_text(target, render_page(f"geopose report: {run.name}", subtitle, sections))
     return res
-
-
-def build_report(
-    run_dir: str | Path,
-    *,
-    pred_dir: str | Path | None = None,
-    data_dir: str | Path | None = None,
-    truth_dir: str | Path | None = None,
-    out: str | Path | None = None,
-    max_tiles: int = 6,
-    progress: bool = True,
-) -> Path:
-    """Write one self-contained ``report.html`` about a run; return its path.
-
-    Args:
-        run_dir: a training run folder (``config.yaml``, ``metrics.jsonl``), or a
-            prediction folder (``{id}_AGL.tif`` + ``{id}_VFLOW.json``).
-        pred_dir: prediction folder (default: ``run_dir`` when it holds predictions).
-        data_dir: layout root for the truth and RGB (default: the run's
-            ``data.root`` from ``config.yaml`` when it exists).
-        truth_dir: a folder of truth ``{id}_AGL.tif`` + ``{id}_VFLOW.json`` (instead of
-            ``data_dir``; the RGB is looked for beside it and in ``../test``).
-        out: the HTML file (default ``run_dir/report.html``).
-        max_tiles: how many tiles get a panel (taken in turn from each city).
-        progress: show a progress bar on stderr while reading predictions.
-
-    Raises:
-        UsageError: missing folders, or nothing to report.
-        DataError: an unreadable truth file, ``metrics.jsonl`` or ``scores.json``.
-    """
-    return make_report(
-        run_dir,
-        pred_dir=pred_dir,
-        data_dir=data_dir,
-        truth_dir=truth_dir,
-        out=out,
-        max_tiles=max_tiles,
-        progress=progress,
-    ).path

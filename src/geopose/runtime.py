@@ -1,100 +1,151 @@
-"""torch.distributed set-up for ``torchrun --nproc_per_node N -m geopose train …``.
+"""This process: its place in a torchrun job, its device, its precision, its threads.
 
-torchrun sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (multi-node runs add
-``--nnodes``, ``--node_rank`` and ``--rdzv_endpoint`` as usual); without them the run is
-a single process and nothing here talks to other processes. The backend is NCCL on
-GPUs and gloo on CPU. Only rank 0 logs and writes files.
+``torchrun --nproc_per_node N -m geopose train|predict …`` starts N processes with
+``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (multi-node runs add ``--nnodes``,
+``--node_rank`` and ``--rdzv_endpoint`` as usual); without them the job is a single
+process and nothing here talks to other processes. :meth:`Runtime.from_env` reads the
+environment once and resolves the requested device and precision once; training and
+prediction take the resulting :class:`Runtime` and never read the environment
+themselves.
+
+- Device ``auto`` is ``cuda:LOCAL_RANK`` (modulo the GPU count) when CUDA is available,
+  else the CPU; ``cuda`` without an index means the same GPU; ``cpu`` and ``cuda:N`` are
+  taken as given. ``LOCAL_RANK`` defaults to ``RANK`` (ranks set by hand on one
+  machine then get distinct GPUs), ``RANK`` to 0 and ``WORLD_SIZE`` to 1.
+- Precision ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere
+  (:func:`geopose.precision.resolve_precision`).
+- The process group (NCCL on GPUs, gloo otherwise) is joined by
+  :meth:`Runtime.join_group` only when there is more than one process and a launcher
+  set ``MASTER_ADDR`` (torchrun does). Only rank 0 logs and writes shared files.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from geopose.errors import UsageError
+from geopose.precision import resolve_precision
+
+_T = TypeVar("_T")
+
+#: Values of the ``--device`` option besides ``cuda:N``.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(local_rank: int = 0, requested: str | None = "auto") -> torch.device:
+    """The device of a process: ``requested`` (``auto``/``None``, ``cpu``, ``cuda``,
+    ``cuda:N``); ``auto`` and a bare ``cuda`` take the GPU of ``local_rank``."""
+    if requested is None or requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise UsageError(f"--device {requested!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"device {requested}: CUDA is not available here")
+        if device.index is None:
+            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+    return device
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op CPU threads (``None``: leave torch's default, one per core).
+    On a shared or oversubscribed CPU, fewer threads avoid OpenMP spin-waiting."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise UsageError(f"--threads must be ≥ 1, got {threads}")
+    torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
-class DistInfo:
-    """Where this process stands: its rank, the world size, its device."""
+class Runtime:
+    """Where this process stands: rank, world size, local rank, device and the resolved
+    (concrete) precision. The default is one CPU process in fp32."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
+
+    @classmethod
+    def from_env(
+        cls,
+        device: str | None = "auto",
+        precision: str = "auto",
+        threads: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Runtime:
+        """This process as torchrun's variables describe it (see the module text), with
+        ``device`` and ``precision`` resolved and the CPU threads set."""
+        e = os.environ if env is None else env
+        try:
+            world = int(e.get("WORLD_SIZE", "1"))
+            rank = int(e.get("RANK", "0"))
+            local_rank = int(e.get("LOCAL_RANK", str(rank)))
+        except ValueError as err:
+            raise UsageError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers: {err}") from None
+        set_threads(threads)
+        dev = pick_device(local_rank, device)
+        return cls(rank, world, local_rank, dev, resolve_precision(precision, dev))
 
     @property
     def is_main(self) -> bool:
-        """True on the process that logs and writes (rank 0)."""
+        """True on the process that logs and writes shared files (rank 0)."""
         return self.rank == 0
 
     @property
     def distributed(self) -> bool:
-        """True under torchrun with more than one process."""
+        """True when the job has more than one process."""
         return self.world_size > 1
 
+    def take(self, items: Sequence[_T]) -> list[_T]:
+        """This rank's share of ``items``: every ``world_size``-th item from ``rank``."""
+        return list(items[self.rank :: self.world_size])
 
-def pick_device(local_rank: int = 0, requested: str | None = None) -> torch.device:
-    """The device of this process: ``requested`` (``cpu``, ``cuda``, ``cuda:N``) or, by
-    default, the CUDA device of this local rank when CUDA is available, else the CPU."""
-    if requested is not None:
-        device = torch.device(requested)
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise UsageError(f"device {requested}: CUDA is not available here")
-            if device.index is None:
-                device = torch.device("cuda", local_rank % torch.cuda.device_count())
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    return torch.device("cpu")
+    def join_group(self) -> bool:
+        """Join the torchrun process group when there is more than one process and a
+        launcher set ``MASTER_ADDR``; True when this call joined it. Runtimes made by
+        hand (tests, jobs split over machines without a group) work without one."""
+        if not self.distributed or dist.is_initialized() or "MASTER_ADDR" not in os.environ:
+            return False
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+        return True
 
+    def _grouped(self) -> bool:
+        return self.distributed and dist.is_available() and dist.is_initialized()
 
-def init_distributed(requested_device: str | None = None) -> DistInfo:
-    """Join the torchrun process group if the environment says there is one."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(local_rank, requested_device)
-    if world > 1 and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(rank, world, local_rank, device)
-
-
-def barrier(info: DistInfo) -> None:
-    """Wait for every process (no-op in a single process)."""
-    if info.distributed and dist.is_initialized():
-        if info.device.type == "cuda":
-            dist.barrier(device_ids=[info.device.index or 0])
+    def barrier(self) -> None:
+        """Wait for every process (a no-op without a process group)."""
+        if not self._grouped():
+            return
+        if self.device.type == "cuda":
+            dist.barrier(device_ids=[self.device.index or 0])
         else:
             dist.barrier()
 
-
-def any_true(flag: bool, info: DistInfo) -> bool:
-    """True if ``flag`` is true on any process (so all processes take the same branch)."""
-    if not (info.distributed and dist.is_initialized()):
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
-
-
-def mean_over_ranks(values: dict[str, float], info: DistInfo) -> dict[str, float]:
-    """Average floats over processes (same keys on every rank)."""
-    if not (info.distributed and dist.is_initialized()) or not values:
-        return dict(values)
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=info.device)
-    dist.all_reduce(t)
-    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist(), strict=True)}
+    def any_true(self, flag: bool) -> bool:
+        """True if ``flag`` is true on any process (so all processes take the same branch)."""
+        if not self._grouped():
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
 
 
-def leave_process_group() -> None:
+def leave_group() -> None:
     """Leave the torch.distributed process group if this process is in one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

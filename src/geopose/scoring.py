@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from geopose.errors import DataError, UsageError
-from geopose.io import read_agl, read_vflow
+from geopose.io import read_agl, read_prediction, read_vflow
 from geopose.io.layout import VFLOW_SUFFIX, agl_name, city_of, read_metadata, vflow_name
 from geopose.metrics import GeoposeMetric, MetricResult
 
@@ -83,28 +83,16 @@ def score_image(task: ImageTask) -> tuple[dict[str, Any], str | None]:
         scale_true, angle_true = read_vflow(task.truth_vflow)
     except DataError as err:
         return metric.state_dict(), str(err)
-    problems = []
-    agl_pred = scale_pred = angle_pred = None
     try:
-        agl_pred = read_agl(task.pred_agl)
+        pred = read_prediction(task.pred_agl.parent, task.image_id, shape=agl_true.shape)
     except DataError as err:
-        problems.append(str(err))
-    try:
-        scale_pred, angle_pred = read_vflow(task.pred_vflow, check=False)
-    except DataError as err:
-        problems.append(str(err))
-    if agl_pred is not None and agl_pred.shape != agl_true.shape:
-        problems.append(
-            f"{task.pred_agl}: shape {agl_pred.shape} but the truth is {agl_true.shape}"
-        )
-    if problems or agl_pred is None or scale_pred is None or angle_pred is None:
-        metric.mark_failed(task.city, "; ".join(problems))
+        metric.mark_failed(task.city, str(err))
     else:
         metric.update(
             task.city,
-            agl_pred,
-            scale_pred,
-            angle_pred,
+            pred.agl,
+            pred.scale,
+            pred.angle,
             agl_true,
             scale_true,
             angle_true,
@@ -122,19 +110,22 @@ def _results(tasks: list[ImageTask], workers: int) -> Iterator[tuple[dict[str, A
         yield from pool.map(score_image, tasks, chunksize=chunk)
 
 
-def evaluate_files(tasks: list[ImageTask], workers: int) -> tuple[GeoposeMetric, list[str]]:
-    """Score all tasks (in order, with a progress bar on stderr); also truth problems."""
+def evaluate_files(
+    tasks: list[ImageTask], workers: int, progress: bool | None = None
+) -> tuple[GeoposeMetric, list[str]]:
+    """Score all tasks (in order); also the truth problems. ``progress``: a progress bar
+    on stderr (``None``: only when stderr is a terminal)."""
     metric = GeoposeMetric()
     truth_problems = []
-    progress = tqdm(
+    bar = tqdm(
         _results(tasks, workers),
         total=len(tasks),
         desc="evaluate",
         unit="image",
         file=sys.stderr,
-        disable=None,
+        disable=None if progress is None else not progress,
     )
-    for state, problem in progress:
+    for state, problem in bar:
         if problem is not None:
             truth_problems.append(problem)
         metric.merge(GeoposeMetric.from_state(state))

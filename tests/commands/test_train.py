@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from geopose.checkpoint import load_checkpoint
 from geopose.cli import main
 from geopose.config import load_config
 from geopose.data.synth import write_dataset
+from geopose.losses import build_loss
 from geopose.models import create_model, list_presets
 from geopose.training.recipes import recipe_names, recipe_path
 
@@ -95,4 +95,35 @@ def test_shipped_recipes_load_and_name_real_presets() -> None:
         assert config.model.preset in presets, name
     assert load_config(recipe_path("b7-unet")).loss.terms["agl_huber"]["delta"] == 10.0
     assert "agl_city_r2" in load_config(recipe_path("v2l-unet")).loss.terms
-    assert torch.__version__  # the recipes are plain data: nothing else to import
+    for name in names:  # every recipe's loss terms build (names, kinds and parameters)
+        terms = load_config(recipe_path(name)).loss.terms
+        assert list(build_loss(terms).terms) == list(terms), name
+
+
+def test_runtime_options_are_the_shared_vocabulary(tmp_path) -> None:
+    from geopose.cli import build_parser
+    from geopose.commands.train import _config_and_dir
+
+    parser = build_parser()
+    base = ["train", "--out", str(tmp_path / "run"), "--config", "tiny"]
+    args = parser.parse_args([*base, "--precision", "bf16", "--device", "cpu", "--threads", "1"])
+    config, _, _ = _config_and_dir(args)
+    assert (config.train.precision, config.train.device, config.train.threads) == ("bf16", "cpu", 1)
+    # Left out, they keep the config's values; a key=value override of the same key wins.
+    config, _, _ = _config_and_dir(parser.parse_args([*base, "train.precision=fp32"]))
+    assert (config.train.precision, config.train.device, config.train.threads) == (
+        "fp32", "auto", None
+    )  # fmt: skip
+    both = parser.parse_args([*base, "--precision", "bf16", "train.precision=fp16"])
+    assert _config_and_dir(both)[0].train.precision == "fp16"
+    for verb in (["predict", "--checkpoint", "c", "--data", "d", "--out", "o"], base):
+        assert parser.parse_args([*verb, "--no-progress"]).no_progress
+        assert parser.parse_args([*verb, "--quiet"]).no_progress  # the old spelling
+        assert not parser.parse_args(verb).no_progress
+    predict = parser.parse_args(["predict", "--checkpoint", "c", "--data", "d", "--out", "o"])
+    assert (predict.precision, predict.device, predict.threads) == ("auto", "auto", None)
+    from geopose.inference.options import PredictOptions
+
+    api = PredictOptions()  # the Python API's defaults are the command line's
+    for key in ("precision", "device", "threads", "tta", "batch_size", "window", "overlap"):
+        assert getattr(api, key) == getattr(predict, key), key

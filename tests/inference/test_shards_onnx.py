@@ -17,18 +17,16 @@ import geopose
 from geopose.cli import main
 from geopose.errors import UsageError
 from geopose.export import compare_onnx, export_model
-from geopose.inference.dist_predict import Shard, shard_from_env
+from geopose.inference.layout import predict_layout
 from geopose.inference.load_model import load_model
-from geopose.inference.predict import PredictOptions, predict_layout
+from geopose.inference.options import PredictOptions
 from geopose.io import open_layout
+from geopose.runtime import Runtime
 
 
-def test_shard_from_env_reads_torchrun_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    monkeypatch.setenv("RANK", "5")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    assert shard_from_env() == Shard(rank=5, world_size=4, local_rank=1)
-    assert Shard(1, 3).take(list(range(8))) == [1, 4, 7]
+def test_runtime_takes_every_world_size_th_item_from_its_rank() -> None:
+    assert Runtime(1, 3).take(list(range(8))) == [1, 4, 7]
+    assert Runtime().take([3, 1]) == [3, 1]
 
 
 def test_each_image_is_written_by_exactly_one_rank(
@@ -44,7 +42,7 @@ def test_each_image_is_written_by_exactly_one_rank(
             out,
             options=opts,
             progress=False,
-            shard=Shard(rank, 3, 0),
+            runtime=Runtime(rank, 3, 0),
         )
         written.append(summary.written)
     ids = sorted(e.id for e in open_layout(synth_layout).entries("test"))
@@ -130,7 +128,7 @@ def test_torchrun_two_processes_write_each_image_once(
         "none",
         "--device",
         "cpu",
-        "--quiet",
+        "--quiet",  # the old spelling of --no-progress still works
         "--tar",
     ]
     # Own process group, so that a hang can be ended with every worker it started.
@@ -158,7 +156,8 @@ def test_torchrun_two_processes_write_each_image_once(
 
 
 def test_cli_choices_equal_the_engine_constants() -> None:
-    from geopose.commands.predict import PRECISION_CHOICES, TTA_CHOICES
+    from geopose.commands.common import PRECISION_CHOICES
+    from geopose.commands.predict import TTA_CHOICES
     from geopose.inference.tta import TTA_MODES
     from geopose.precision import PRECISIONS
 

@@ -14,9 +14,12 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
+from geopose.conventions import agl_m_to_cm
 from geopose.errors import DataError
 from geopose.io.raster import (
     GeoInfo,
+    agl_row_writer,
+    first_georeferenced,
     raster_info,
     read_agl,
     read_geo,
@@ -188,3 +191,25 @@ def test_agl_output_carries_crs_and_transform(tmp_path: Path, kit: SimpleNamespa
 def test_plain_raster_has_no_geo(tmp_path: Path, kit: SimpleNamespace) -> None:
     write_rgb(tmp_path / "p_RGB.png", kit.tile_rgb(7))
     assert read_geo(tmp_path / "p_RGB.png") == GeoInfo(None, None)
+
+
+def test_rows_arriving_in_uneven_blocks_are_written_once_in_order(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    agl = (rng.random((700, 300)) * 50).astype(np.float32)
+    agl[5, 7] = np.nan
+    path = tmp_path / "rows.tif"
+    with agl_row_writer(path, 700, 300, geo=GeoInfo(None, None)) as write_rows:
+        for top, bottom in [(0, 100), (100, 390), (390, 391), (391, 700)]:
+            write_rows(top, agl[top:bottom])
+        with pytest.raises(ValueError, match="in order"):
+            write_rows(0, agl[:10])
+    np.testing.assert_array_equal(rasterio.open(path).read(1), agl_m_to_cm(agl))
+
+
+def test_first_georeferenced_skips_files_without_georeferencing(tmp_path: Path) -> None:
+    plain, geo_tif = tmp_path / "plain.tif", tmp_path / "geo.tif"
+    write_agl(plain, np.zeros((4, 4), dtype=np.float32))
+    geo = GeoInfo(CRS.from_epsg(32615).to_wkt(), (0.5, 0.0, 100.0, 0.0, -0.5, 200.0))
+    write_agl(geo_tif, np.zeros((4, 4), dtype=np.float32), geo=geo)
+    assert first_georeferenced(plain, geo_tif) == read_geo(geo_tif)
+    assert first_georeferenced(plain) is None

@@ -127,3 +127,14 @@ def test_tar_default_path_and_unpaired_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"JAX_1_AGL\.tif: missing \(its VFLOW file exists\)"):
         pack_submission(tmp_path, tmp_path / "again.tar.gz")
     assert not (tmp_path / "again.tar.gz").exists()
+
+
+def test_read_prediction_checks_the_shape_and_names_every_bad_file(tmp_path: Path) -> None:
+    write_prediction(tmp_path, "JAX_1", np.ones((4, 6), np.float32), 1.0, 0.5)
+    assert read_prediction(tmp_path, "JAX_1", shape=(4, 6)).agl.shape == (4, 6)
+    with pytest.raises(DataError, match=r"JAX_1_AGL\.tif: shape \(4, 6\) but the truth is"):
+        read_prediction(tmp_path, "JAX_1", shape=(6, 4))
+    with pytest.raises(DataError) as missing:
+        read_prediction(tmp_path, "JAX_2")
+    assert "JAX_2_AGL.tif" in str(missing.value)
+    assert "JAX_2_VFLOW.json" in str(missing.value)

@@ -22,7 +22,7 @@ from geopose.data.dataset import ValDataset
 from geopose.data.folds import split_ids
 from geopose.io import open_layout
 from geopose.models import create_model
-from geopose.runtime import DistInfo
+from geopose.runtime import Runtime
 from geopose.training.validate import evaluate
 
 
@@ -35,7 +35,7 @@ def _single_process_score(config: Config, weights: dict[str, torch.Tensor]) -> d
     model = create_model(config.model.preset)
     model.load_state_dict(weights, strict=True)
     loader = DataLoader(tiles, batch_size=1, collate_fn=collate_samples)
-    return evaluate(model, loader, precision="fp32", device=torch.device("cpu"), info=DistInfo())
+    return evaluate(model, loader, precision="fp32", device=torch.device("cpu"), runtime=Runtime())
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from geopose.data.dataset import ValDataset
 from geopose.io import open_layout
 from geopose.metrics import GeoposeMetric
 from geopose.models import create_model
-from geopose.runtime import DistInfo
+from geopose.runtime import Runtime
 from geopose.training.validate import evaluate
 
 
@@ -23,7 +23,7 @@ def test_evaluate_equals_the_metric_fed_tile_by_tile(synth_root: Path, tmp_path:
     torch.manual_seed(0)
     model = create_model("tiny").eval()
     loader = DataLoader(tiles, batch_size=2, collate_fn=collate_samples)
-    got = evaluate(model, loader, precision="fp32", device=torch.device("cpu"), info=DistInfo())
+    got = evaluate(model, loader, precision="fp32", device=torch.device("cpu"), runtime=Runtime())
 
     reference = GeoposeMetric()
     for i in range(len(tiles)):

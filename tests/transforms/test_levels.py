@@ -12,8 +12,27 @@ import pytest
 from geopose.transforms import LEVELS, build_augmentation
 
 
-def test_levels_constant():
-    assert LEVELS == ("none", "d4", "light", "medium", "hard")
+def test_none_changes_nothing_and_d4_only_turns_the_tile(make_sample):
+    sample = make_sample(24, 24, seed=4)
+    same = build_augmentation("none", rng=0)(copy.deepcopy(sample))
+    np.testing.assert_array_equal(same["image"], sample["image"])
+    np.testing.assert_array_equal(same["agl"], sample["agl"])
+    assert (same["scale"], same["angle"], same["gsd"]) == (
+        sample["scale"], sample["angle"], sample["gsd"]
+    )  # fmt: skip
+    turns = set()
+    for seed in range(16):
+        out = build_augmentation("d4", rng=seed)(copy.deepcopy(sample))
+        assert out["scale"] == sample["scale"]  # no zoom
+        assert sorted(out["agl"][np.isfinite(out["agl"])].tolist()) == sorted(
+            sample["agl"][np.isfinite(sample["agl"])].tolist()
+        )  # the same heights, moved
+        # one of the eight D4 images of θ: ±θ + k·π/2
+        quarter = math.pi / 2
+        off = [(out["angle"] - sign * sample["angle"]) % quarter for sign in (1, -1)]
+        assert min(min(o, quarter - o) for o in off) < 1e-9
+        turns.add(round(out["angle"], 6))
+    assert len(turns) > 1  # it does turn the tile
 
 
 def test_unknown_level_names_the_allowed_ones():

@@ -108,7 +108,8 @@ def _stage(name: str, timings: dict[str, float], fn: Callable[[], Any]) -> Any:
 def run_demo(options: DemoOptions) -> dict[str, Any]:
     """Run every stage; return the summary that is also written to ``OUT/summary.json``."""
     from geopose.data.synth import write_dataset
-    from geopose.inference.predict import PredictOptions, predict_layout
+    from geopose.inference.layout import predict_layout
+    from geopose.inference.options import PredictOptions
     from geopose.report import make_report
     from geopose.scoring import evaluate_files, find_tasks, format_table
     from geopose.training.trainer import train
@@ -157,7 +158,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
 
     def score(folder: Path) -> Any:
         tasks = find_tasks(folder, data / "test_truth", data / "metadata.csv")
-        metric, problems = evaluate_files(tasks, workers=1)
+        metric, problems = evaluate_files(tasks, 1, progress=None if options.progress else False)
         if problems:
             raise UsageError(f"truth files could not be scored: {problems[0]}")
         scores = metric.compute()

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from geopose.commands.common import add_json_option, add_progress_option
 from geopose.errors import EXIT_ABORTED, EXIT_OK, EXIT_PROBLEMS, UsageError
 from geopose.io.atomic import atomic_write_text
 from geopose.scoring import evaluate_files, find_tasks, format_table
@@ -50,9 +51,7 @@ def register(subparsers: Any) -> None:
         metavar="CSV",
         help="metadata.csv (id, city, gsd): check each id's city against it",
     )
-    parser.add_argument(
-        "--json", type=Path, metavar="FILE", help="also write the figures to this JSON file"
-    )
+    add_json_option(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -60,6 +59,7 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="reading processes (1 = in this process; default: %(default)s)",
     )
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers must be ≥ 1, got {args.workers}")
     tasks = find_tasks(args.pred, args.truth, args.metadata)
-    metric, truth_problems = evaluate_files(tasks, args.workers)
+    metric, truth_problems = evaluate_files(
+        tasks, args.workers, progress=False if args.no_progress else None
+    )
     if truth_problems:
         _print_lines(f"truth file problem: {p}" for p in truth_problems)
         _print_lines([f"could not score: {len(truth_problems)} truth file problem(s)"])

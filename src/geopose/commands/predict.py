@@ -21,18 +21,23 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geopose.commands.common import (
+    add_json_option,
+    add_progress_option,
+    add_runtime_options,
+)
 from geopose.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from geopose.io.atomic import atomic_write_text
 from geopose.io.layout import SPLITS
 
 if TYPE_CHECKING:
-    from geopose.inference.predict import LayoutSummary, PredictOptions
+    from geopose.inference.layout import LayoutSummary
+    from geopose.inference.options import PredictOptions
+    from geopose.runtime import Runtime
 
-#: Choices of --tta and --precision (equal to geopose.inference.tta.TTA_MODES and
-#: geopose.precision.PRECISIONS; spelled out so ``geopose --help`` need not
-#: import the engine).
+#: Choices of --tta (equal to geopose.inference.tta.TTA_MODES; spelled out so that
+#: ``geopose --help`` need not import torch).
 TTA_CHOICES = ("none", "flip", "d2", "d4")
-PRECISION_CHOICES = ("fp32", "bf16", "fp16", "auto")
 
 
 def register(subparsers: Any) -> None:
@@ -77,13 +82,7 @@ def register(subparsers: Any) -> None:
         choices=TTA_CHOICES,
         help="test-time augmentation: none, flip (2 views), d2 (4), d4 (8) (default: %(default)s)",
     )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISION_CHOICES,
-        help="fp32, bf16, fp16 (CUDA) or auto (bf16 on capable GPUs, else fp32) "
-        "(default: %(default)s)",
-    )
+    add_runtime_options(parser)
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -96,9 +95,6 @@ def register(subparsers: Any) -> None:
         type=int,
         metavar="N",
         help="at most N images per forward pass (views × tiles) to save memory",
-    )
-    parser.add_argument(
-        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)"
     )
     parser.add_argument(
         "--window",
@@ -133,21 +129,22 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="also write ground-level RGB and AGL of every image into OUT/rectified/",
     )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write a JSON summary")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_option(parser, "a summary")
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
 def options_from(args: argparse.Namespace) -> PredictOptions:
     """PredictOptions from the parsed command line."""
-    from geopose.inference.predict import PredictOptions
+    from geopose.inference.options import PredictOptions
 
     return PredictOptions(
         tta=args.tta,
         precision=args.precision,
+        device=args.device,
+        threads=args.threads,
         batch_size=args.batch_size,
         weights=tuple(args.weights) if args.weights else None,
-        device=args.device,
         window=args.window,
         overlap=args.overlap,
         max_views_batch=args.max_views_batch,
@@ -157,15 +154,14 @@ def options_from(args: argparse.Namespace) -> PredictOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb; returns the exit code."""
-    from geopose.inference.dist_predict import shard_from_env
-    from geopose.inference.predict import predict_layout
+    from geopose.inference.layout import predict_layout
 
     options = options_from(args)
-    if args.image is not None:
-        return _run_raster(args, options)
-    if args.gsd is not None:
+    if args.image is None and args.gsd is not None:
         raise UsageError("--gsd is for --image; a layout's GSD comes from its metadata.csv")
-    shard = shard_from_env()
+    runtime = options.runtime()  # device, precision and threads: resolved here, once
+    if args.image is not None:
+        return _run_raster(args, options, runtime)
     summary = predict_layout(
         args.checkpoint,
         args.data,
@@ -174,13 +170,13 @@ def run(args: argparse.Namespace) -> int:
         options=options,
         tar=args.tar,
         overwrite=args.overwrite,
-        progress=not args.quiet,
-        shard=shard,
+        progress=not args.no_progress,
+        runtime=runtime,
     )
     if args.rectify:
         _rectify_layout(args, summary)
-    _report_layout(summary, shard.rank, shard.world_size)
-    if args.json is not None and shard.is_main:
+    _report_layout(summary, runtime.rank, runtime.world_size)
+    if args.json is not None and runtime.is_main:
         atomic_write_text(args.json, json.dumps(summary.as_dict(), indent=2) + "\n")
     return EXIT_PROBLEMS if summary.failed else EXIT_OK
 
@@ -199,15 +195,21 @@ def _report_layout(summary: LayoutSummary, rank: int, world: int) -> None:
             print(f"  {image_id}: {problem}")
 
 
-def _run_raster(args: argparse.Namespace, options: PredictOptions) -> int:
+def _run_raster(args: argparse.Namespace, options: PredictOptions, runtime: Runtime) -> int:
     if args.gsd is None:
         raise UsageError("--image needs --gsd (metres per pixel)")
     if args.tar:
         raise UsageError("--tar is for --data layouts")
-    from geopose.inference.predict import predict_raster
+    from geopose.inference.raster import predict_raster
 
     summary = predict_raster(
-        args.checkpoint, args.image, args.gsd, args.out, options=options, progress=not args.quiet
+        args.checkpoint,
+        args.image,
+        args.gsd,
+        args.out,
+        options=options,
+        progress=not args.no_progress,
+        runtime=runtime,
     )
     r = summary.result
     print(

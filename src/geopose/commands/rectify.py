@@ -16,11 +16,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from geopose.errors import EXIT_OK, DataError, UsageError
+from geopose.errors import EXIT_OK, UsageError
 from geopose.io import read_agl, read_rgb, read_vflow
 from geopose.io.atomic import atomic_write_text
 from geopose.io.layout import image_stem
-from geopose.io.raster import first_georeferenced
+from geopose.io.raster import check_agl_size, first_georeferenced
 from geopose.io.rectified import FORMATS, write_rectified
 from geopose.rectify import RectifyResult, rectify
 
@@ -123,12 +123,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: exists and is not a folder")
     image = read_rgb(args.image)
     agl = read_agl(args.agl, unit=args.agl_unit)
-    if agl.shape != image.shape[:2]:
-        raise DataError(
-            args.agl,
-            f"AGL is {agl.shape[0]}×{agl.shape[1]} px but {args.image} is "
-            f"{image.shape[0]}×{image.shape[1]} px",
-        )
+    check_agl_size(agl.shape, image.shape, args.agl, args.image)
     scale, angle = read_vflow(args.vflow)
     result = rectify(image, agl, scale, angle, max_hole=args.max_hole, fill_color=fill)
     paths = write_rectified(

@@ -3,6 +3,10 @@
     geopose train --data DIR --out RUN [--config FILE.yaml|RECIPE] [key=value ...]
     geopose train --resume RUN [key=value ...]
 
+``--precision``, ``--device`` and ``--threads`` are the options of every verb that runs
+a model (:mod:`geopose.commands.common`); here they set ``train.precision``,
+``train.device`` and ``train.threads`` (a ``key=value`` override of the same key wins).
+
 Under torchrun (``torchrun --nproc_per_node N -m geopose train ...``) every process runs
 this command; rank 0 writes RUN/. Exit codes: 0 finished (or stopped at the time
 limit), 2 usage error, 3 the run could not finish (e.g. repeated non-finite losses).
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from geopose.commands.common import add_json_option, add_progress_option, add_runtime_options
 from geopose.config import load_config
 from geopose.errors import EXIT_OK, UsageError
 from geopose.io.atomic import atomic_write_text
@@ -52,15 +57,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--resume", metavar="RUN", help="continue the run in RUN (overrides may extend it)"
     )
-    parser.add_argument(
-        "--json", metavar="FILE", help="also write the final figures as JSON to FILE"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_runtime_options(parser, from_config=True)
+    add_json_option(parser, "the final figures")
+    add_progress_option(parser)
     parser.add_argument(
         "overrides",
         nargs="*",
         metavar="key=value",
-        help="config overrides, e.g. train.max_steps=100 optim.lr=3e-4 train.precision=bf16",
+        help="config overrides, e.g. train.max_steps=100 optim.lr=3e-4 augment.level=strong",
     )
     parser.set_defaults(func=run)
 
@@ -68,7 +72,17 @@ def register(subparsers: Any) -> None:
 def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
     from geopose.training.trainer import resume_config
 
-    overrides = list(args.overrides)
+    # The shared runtime options first, so that an explicit key=value override wins.
+    overrides = [
+        f"train.{key}={value}"
+        for key, value in (
+            ("precision", args.precision),
+            ("device", args.device),
+            ("threads", args.threads),
+        )
+        if value is not None
+    ]
+    overrides += list(args.overrides)
     if args.resume:
         if args.out or args.config:
             raise UsageError("--resume RUN takes only key=value overrides (no --out or --config)")
@@ -86,14 +100,14 @@ def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb; returns the exit code."""
-    from geopose.runtime import leave_process_group
+    from geopose.runtime import leave_group
     from geopose.training.trainer import train
 
     config, out_dir, resume = _config_and_dir(args)
     try:
         result = train(config, out_dir, resume=resume, progress=not args.no_progress)
     finally:
-        leave_process_group()
+        leave_group()
     if result.rank != 0:
         return EXIT_OK  # under torchrun only rank 0 reports
     figures = {

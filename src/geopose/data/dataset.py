@@ -22,11 +22,9 @@ import numpy as np
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from geopose.conventions import wrap_angle
 from geopose.data.cache import RasterCache
-from geopose.errors import DataError
 from geopose.io.layout import Entry
-from geopose.io.vflow import read_vflow
+from geopose.io.sample import make_sample, read_labels
 from geopose.transforms import Compose, build_augmentation
 
 
@@ -45,20 +43,13 @@ def build_cache(entries: Sequence[Entry], cache: RasterCache, *, progress: bool 
     return cache.rebuilt - before
 
 
-def _labels(entry: Entry) -> tuple[float, float]:
-    if entry.vflow is None or entry.agl is None:
-        raise DataError(entry.rgb, "training and validation need labels (AGL and VFLOW)")
-    scale, angle = read_vflow(entry.vflow)
-    return float(scale), float(wrap_angle(angle))
-
-
 class _LayoutDataset(Dataset[dict[str, Any]]):
     """Shared part: labelled entries, their VFLOW labels, the cache."""
 
     def __init__(self, entries: Sequence[Entry], cache_dir: str | Path) -> None:
         self.entries = list(entries)
         self.cache_dir = Path(cache_dir)
-        self.labels = [_labels(e) for e in self.entries]
+        self.labels = [read_labels(e) for e in self.entries]
         self._cache: RasterCache | None = None
 
     @property
@@ -73,23 +64,9 @@ class _LayoutDataset(Dataset[dict[str, Any]]):
     def tile(self, index: int) -> dict[str, Any]:
         """The whole tile as a Sample whose arrays are read-only memory maps."""
         entry = self.entries[index]
-        scale, angle = self.labels[index]
         image = self.cache.rgb(entry.rgb)
-        agl = self.cache.agl(entry.agl)  # type: ignore[arg-type]  # checked in _labels
-        if agl.shape != image.shape[:2]:
-            raise DataError(
-                entry.agl or entry.rgb,
-                f"AGL is {agl.shape} px but the image is {image.shape[:2]} px",
-            )
-        return {
-            "image": image,
-            "agl": agl,
-            "gsd": float(entry.gsd),
-            "scale": scale,
-            "angle": angle,
-            "city": entry.city,
-            "id": entry.id,
-        }
+        agl = self.cache.agl(entry.agl)  # type: ignore[arg-type]  # read_labels checked it
+        return make_sample(entry, image, agl, self.labels[index])
 
 
 class TrainDataset(_LayoutDataset):

@@ -45,6 +45,18 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_settings(out: Path) -> dict[str, Any] | None:
+    """The settings recorded by the manifest of folder ``out`` (rank 0's), or None when
+    the folder has none; :class:`DataError` naming the file when it is unreadable."""
+    path = manifest_path(out)
+    if not path.is_file():
+        return None
+    settings = _read(path)["settings"]
+    if not isinstance(settings, dict):
+        raise DataError(path, "its settings are not a JSON object")
+    return settings
+
+
 def _settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 

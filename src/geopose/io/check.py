@@ -36,7 +36,7 @@ from geopose.errors import DataError
 from geopose.io.catalog import IndexRow, LayoutScan, scan_layout
 from geopose.io.layout import TEST, TEST_TRUTH, TRAIN, ImageMeta, city_of
 from geopose.io.problem import Problem
-from geopose.io.raster import raster_info, read_agl_cm, read_rgb
+from geopose.io.raster import check_agl_size, raster_info, read_agl_cm, read_rgb
 from geopose.io.vflow import read_vflow
 
 
@@ -171,12 +171,8 @@ def _check_rgb(path: Path, full: bool) -> tuple[int, int]:
 
 def _check_agl(path: Path, rgb_shape: tuple[int, int] | None, rgb: Path | None) -> AglStats:
     agl = read_agl_cm(path)
-    if rgb_shape is not None and rgb is not None and agl.shape != rgb_shape:
-        raise DataError(
-            path,
-            f"AGL is {agl.shape[0]}×{agl.shape[1]} px but its image {rgb.name} is "
-            f"{rgb_shape[0]}×{rgb_shape[1]} px",
-        )
+    if rgb_shape is not None and rgb is not None:
+        check_agl_size(agl.shape, rgb_shape, path, rgb)
     stats = AglStats.of_cm(agl)
     if stats.valid == 0:
         raise DataError(path, "AGL has no valid pixel (all no-data)")

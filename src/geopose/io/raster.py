@@ -8,7 +8,9 @@ read when the caller says so with ``unit="m"``.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -116,6 +118,17 @@ def read_geo(path: str | Path) -> GeoInfo:
         georef = crs is not None or not ds.transform.is_identity
         transform = tuple(ds.transform)[:6] if georef else None
     return GeoInfo(crs=crs, transform=transform)
+
+
+def check_agl_size(
+    agl_shape: tuple[int, ...], image_shape: tuple[int, ...], agl: Path, image: Path
+) -> None:
+    """Raise :class:`DataError` naming the AGL file ``agl`` when its H×W (``agl_shape``)
+    differs from the H×W of its image ``image`` (``image_shape``, H×W[×3])."""
+    ah, aw = agl_shape[:2]
+    ih, iw = image_shape[:2]
+    if (ah, aw) != (ih, iw):
+        raise DataError(agl, f"AGL is {ah}×{aw} px but its image {image.name} is {ih}×{iw} px")
 
 
 def first_georeferenced(*paths: str | Path) -> GeoInfo | None:
@@ -269,6 +282,87 @@ def write_agl(path: str | Path, agl: NDArray[np.floating], *, geo: GeoInfo | Non
     }
     _add_geo(profile, geo)
     _write(p, profile, agl_m_to_cm(a)[None])
+
+
+#: Rows of a streamed AGL GeoTIFF converted to centimetres and written at a time (one
+#: band of 256-px blocks).
+AGL_BLOCK_ROWS = 256
+#: GDAL block cache (MiB) while streaming a raster: bounds memory whatever its size.
+_GDAL_CACHE_MB = 256
+
+
+@contextlib.contextmanager
+def agl_row_writer(
+    path: str | Path, height: int, width: int, *, geo: GeoInfo | None = None
+) -> Iterator[Callable[[int, NDArray[np.float32]], None]]:
+    """Stream an AGL GeoTIFF of any size to ``path``, rows in order.
+
+    Yields ``write(top, rows)``: ``rows`` (K×width metres, NaN = no data) start at
+    raster row ``top``; blocks of rows may have any height but must arrive in order.
+    The file is what :func:`write_agl` writes (uint16 cm, 65535 no data, deflate, the
+    CRS and transform of ``geo``), tiled in 256-px blocks when both sides are ≥ 256 px
+    and BigTIFF when needed; it appears atomically when the ``with`` block ends without
+    an error. The GDAL block cache is bounded inside the block, reads included.
+    """
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "uint16",
+        "nodata": AGL_NODATA,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+    }
+    if height >= 256 and width >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    _add_geo(profile, geo)
+    with (
+        rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB),
+        atomic_path(Path(path)) as tmp,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as ds:
+            writer = _AlignedRowWriter(ds, width)
+            yield writer.write
+            writer.flush()
+
+
+class _AlignedRowWriter:
+    """Write AGL rows (metres) to a GeoTIFF in whole :data:`AGL_BLOCK_ROWS`-row bands.
+
+    Rows arrive in blocks of any height; full bands are converted to centimetres and
+    written, the rest waits for the next block (or :meth:`flush`). Writing each
+    compressed block once keeps the file free of the dead space that rewriting a block
+    leaves, and keeps temporaries small.
+    """
+
+    def __init__(self, ds: Any, width: int) -> None:
+        self.ds = ds
+        self.width = width
+        self.top = 0  # raster row of the first pending row
+        self.pending = np.empty((0, width), dtype=np.float32)
+
+    def write(self, top: int, block: NDArray[np.float32]) -> None:
+        if top != self.top + self.pending.shape[0]:
+            raise ValueError(f"rows must arrive in order: got row {top}")
+        rows = np.concatenate([self.pending, block]) if self.pending.size else block
+        full = rows.shape[0] - rows.shape[0] % AGL_BLOCK_ROWS
+        for y in range(0, full, AGL_BLOCK_ROWS):
+            self._put(self.top + y, rows[y : y + AGL_BLOCK_ROWS])
+        self.pending = np.array(rows[full:], dtype=np.float32)
+        self.top += full
+
+    def flush(self) -> None:
+        if self.pending.shape[0]:
+            self._put(self.top, self.pending)
+            self.top += self.pending.shape[0]
+            self.pending = np.empty((0, self.width), dtype=np.float32)
+
+    def _put(self, top: int, rows: NDArray[np.float32]) -> None:
+        window = Window(0, top, self.width, rows.shape[0])
+        self.ds.write(agl_m_to_cm(rows)[None], window=window)
 
 
 def _add_geo(profile: dict[str, Any], geo: GeoInfo | None) -> None:

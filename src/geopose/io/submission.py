@@ -89,15 +89,35 @@ def submission_files(folder: str | Path) -> dict[str, SubmissionFiles]:
     return {i: SubmissionFiles(i, agl.get(i), vflow.get(i)) for i in sorted(set(agl) | set(vflow))}
 
 
-def read_prediction(folder: str | Path, image_id: str) -> Prediction:
+def read_prediction(
+    folder: str | Path, image_id: str, *, shape: tuple[int, ...] | None = None
+) -> Prediction:
     """Read one id's prediction from a submission folder.
 
     The VFLOW values are returned as stored (NaN included, as the official scorer
-    reads them); a missing or unreadable file raises :class:`DataError` naming it.
+    reads them). A missing or unreadable file, or an AGL whose shape is not ``shape``
+    (the truth's, when given), raises :class:`DataError` naming the file; when several
+    things are wrong the message lists them all.
     """
     d = Path(folder)
-    agl = read_agl(d / agl_name(image_id))
-    scale, angle = read_vflow(d / vflow_name(image_id), check=False)
+    agl_path = d / agl_name(image_id)
+    problems: list[DataError] = []
+    agl = scale = angle = None
+    try:
+        agl = read_agl(agl_path)
+    except DataError as err:
+        problems.append(err)
+    try:
+        scale, angle = read_vflow(d / vflow_name(image_id), check=False)
+    except DataError as err:
+        problems.append(err)
+    if agl is not None and shape is not None and agl.shape != tuple(shape):
+        problems.append(DataError(agl_path, f"shape {agl.shape} but the truth is {shape}"))
+    if problems or agl is None or scale is None or angle is None:
+        first, *rest = problems  # a file that was not read left a problem
+        if not rest:
+            raise first
+        raise DataError(first.path, "; ".join([first.problem, *map(str, rest)]))
     return Prediction(agl, scale, angle)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -55,11 +54,3 @@ def describe(spec: ModelSpec, size: int = 1024) -> dict[str, Any]:
         f"gflops_{size}": count_gflops(model, size),
         "description": spec.description,
     }
-
-
-def describe_all(
-    configs: list[ModelSpec] | Mapping[str, ModelSpec], size: int = 1024
-) -> list[dict[str, Any]]:
-    """Rows of :func:`describe` for several configs."""
-    items = list(configs.values()) if isinstance(configs, Mapping) else list(configs)
-    return [describe(c, size) for c in items]

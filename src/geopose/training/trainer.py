@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -54,8 +55,8 @@ from geopose.io.layout import Entry
 from geopose.losses import build_loss
 from geopose.models import ModelSpec
 from geopose.models.weights import load_strict
-from geopose.precision import autocast, grad_scaler, resolve_precision
-from geopose.runtime import DistInfo, any_true, barrier, init_distributed
+from geopose.precision import autocast, grad_scaler
+from geopose.runtime import Runtime
 from geopose.training.ema import ModelEma
 from geopose.training.nonfinite import NonFiniteGuard, is_finite, weights_finite
 from geopose.training.optim import build_optimizer, scaled_lr
@@ -168,30 +169,33 @@ class Trainer:
         self.config, self.hooks = config, hooks
         self.cfg_dict = config_to_dict(config)
         self.files = RunFiles(out_dir)
-        self.info: DistInfo = init_distributed(config.train.device)
-        self.device = self.info.device
-        self.progress = progress and self.info.is_main
-        self.precision = resolve_precision(config.train.precision, self.device)
         t = config.train
-        if t.threads is not None:
-            # On a shared or oversubscribed CPU, fewer threads avoid OpenMP spin-waiting.
-            torch.set_num_threads(t.threads)
+        # The device and precision are resolved here, once; the CPU threads set.
+        self.runtime = Runtime.from_env(t.device, t.precision, t.threads)
+        if self.runtime.distributed and not (self.runtime.join_group() or dist.is_initialized()):
+            raise UsageError(
+                f"WORLD_SIZE={self.runtime.world_size} but no MASTER_ADDR to join the other "
+                "processes: start distributed training with torchrun"
+            )
+        self.device = self.runtime.device
+        self.progress = progress and self.runtime.is_main
+        self.precision = self.runtime.precision
         if t.deterministic:
             # Same data, same seed, same machine → the same weights, bit for bit.
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
         else:
             torch.backends.cudnn.benchmark = True
-        seed_everything(t.seed + self.info.rank)
+        seed_everything(t.seed + self.runtime.rank)
         self._build_data()
         self._build_model()
-        self.optimizer = build_optimizer(self.raw_model, config.optim, self.info.world_size)
+        self.optimizer = build_optimizer(self.raw_model, config.optim, self.runtime.world_size)
         self.total_steps = t.max_steps or t.epochs * self.steps_per_epoch
         if self.total_steps <= 0:
             raise UsageError("nothing to train: train.epochs=0 and train.max_steps unset")
         self.schedule = LRSchedule(
             config.schedule.name,
-            scaled_lr(config.optim, self.info.world_size),
+            scaled_lr(config.optim, self.runtime.world_size),
             self.total_steps,
             warmup_steps=config.schedule.warmup_steps,
             min_lr_ratio=config.schedule.min_lr_ratio,
@@ -215,7 +219,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ set-up
     def _build_data(self) -> None:
-        c, info = self.config, self.info
+        c, rt = self.config, self.runtime
         if not c.data.root:
             raise UsageError("no data: give --data DIR (or data.root=DIR)")
         layout = open_layout(c.data.root)
@@ -227,46 +231,46 @@ class Trainer:
         val_entries: list[Entry] = [entries[i] for i in val_ids]
         # Rank 0 decodes every tile once (progress bar); the others wait, then find the
         # cache fresh.
-        if info.is_main:
+        if rt.is_main:
             build_cache(
                 [*train_entries, *val_entries], RasterCache(cache_dir), progress=self.progress
             )
-        barrier(info)
+        rt.barrier()
         t = c.train
         self.train_set = TrainDataset(
             train_entries, cache_dir, level=c.augment.level, crop_size=t.crop_size, seed=t.seed
         )
         # Each rank validates a disjoint share of the tiles.
-        self.val_set = ValDataset(val_entries[info.rank :: info.world_size], cache_dir)
+        self.val_set = ValDataset(val_entries[rt.rank :: rt.world_size], cache_dir)
         self.n_val = len(val_entries)
         self.steps_per_epoch = steps_per_epoch(
-            len(self.train_set), t.batch_size, info.world_size, t.grad_accum
+            len(self.train_set), t.batch_size, rt.world_size, t.grad_accum
         )
         if self.steps_per_epoch == 0:
-            need = t.batch_size * info.world_size * t.grad_accum
+            need = t.batch_size * rt.world_size * t.grad_accum
             raise UsageError(
                 f"{len(self.train_set)} training images cannot fill one step of {need} "
                 "(train.batch_size × processes × train.grad_accum)"
             )
 
     def _build_model(self) -> None:
-        c, info = self.config, self.info
+        c, rt = self.config, self.runtime
         # A geopose checkpoint in model.weights is the whole model (fine-tuning); any
         # other file holds encoder weights (training.start_model).
         start = start_model(c.model)
-        if info.is_main and self.progress:
+        if rt.is_main and self.progress:
             print(f"model: {start.origin}", file=sys.stderr)
         model = start.model.to(self.device)
         self.model_spec = model.spec.to_dict()  # what every checkpoint of the run carries
         if c.train.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        if info.distributed and c.train.sync_bn and self.device.type == "cuda":
+        if rt.distributed and c.train.sync_bn and self.device.type == "cuda":
             # Per-GPU batches are small; SyncBN computes statistics over the global batch.
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.raw_model = model
         self.ema = ModelEma(model, c.train.ema) if c.train.ema else None
         wrapped: torch.nn.Module = model
-        if info.distributed:
+        if rt.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             wrapped = DistributedDataParallel(model, device_ids=ids)
         if c.train.compile:
@@ -338,7 +342,7 @@ class Trainer:
         if resume:
             self.load()
         self._epoch_started_at = self.elapsed_before
-        if self.info.is_main:
+        if self.runtime.is_main:
             self.files.prepare(self.cfg_dict)
         if self.step >= self.total_steps:
             return self._result("already_finished")
@@ -370,7 +374,7 @@ class Trainer:
                 return stop or "finished"
 
     def _train_loader(self) -> DataLoader[Any]:
-        t, info = self.config.train, self.info
+        t, rt = self.config.train, self.runtime
         self.train_set.set_epoch(self.epoch)
         sampler = EpochSampler(
             len(self.train_set),
@@ -378,8 +382,8 @@ class Trainer:
             grad_accum=t.grad_accum,
             seed=t.seed,
             epoch=self.epoch,
-            rank=info.rank,
-            world_size=info.world_size,
+            rank=rt.rank,
+            world_size=rt.world_size,
             start_batch=self.epoch_batches * t.grad_accum,
         )
         # The loader gets its own generator so it never draws from the global RNG,
@@ -405,7 +409,7 @@ class Trainer:
             micro = [next(batches) for _ in range(t.grad_accum)]
             loss, terms, ok = self.optimizer_step(micro)
             self.epoch_batches += 1
-            images = sum(len(b["id"]) for b in micro) * self.info.world_size
+            images = sum(len(b["id"]) for b in micro) * self.runtime.world_size
             rate = images / max(time.monotonic() - tic, 1e-9)
             self._account(loss, terms, ok, rate, bar)
             if t.checkpoint_every and ok and self.step % t.checkpoint_every == 0:
@@ -413,7 +417,7 @@ class Trainer:
             if t.stop_after_steps is not None and self.step >= t.stop_after_steps:
                 return "stop_after_steps"
             out_of_time = t.time_limit_s is not None and self.elapsed() >= t.time_limit_s
-            if any_true(out_of_time, self.info):
+            if self.runtime.any_true(out_of_time):
                 return "time_limit"
         return None
 
@@ -447,12 +451,12 @@ class Trainer:
         loss_ok = is_finite(loss_sum)
         bad_local = not (loss_ok and is_finite(grad_norm))
         # Every rank must take the same branch, or DDP would wait forever.
-        ok = not any_true(bad_local, self.info)
+        ok = not self.runtime.any_true(bad_local)
         # fp16: a finite loss with overflowing gradients is the GradScaler's business
         # while its scale is ≥ 1 (it halves the scale and tries again); only overflows it
         # cannot fix that way count towards train.max_nonfinite.
         calibrating = self.scaler.is_enabled() and self.scaler.get_scale() >= 1.0
-        fatal = not (calibrating and not any_true(not loss_ok, self.info))
+        fatal = not (calibrating and not self.runtime.any_true(not loss_ok))
         if ok:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -486,7 +490,7 @@ class Trainer:
                 self.epoch_sums[name] = self.epoch_sums.get(name, 0.0) + value
             self.epoch_count += 1
             bar.update(1)
-        if not self.info.is_main:
+        if not self.runtime.is_main:
             return
         postfix = {"loss": f"{loss:.4g}", "lr": f"{self.lr:.2e}", "img_s": f"{rate:.1f}"}
         if self.last_score is not None:
@@ -512,7 +516,7 @@ class Trainer:
         self.last_score = score
         count = max(self.epoch_count, 1)
         elapsed = self.elapsed()
-        images = self.epoch_count * self.config.train.batch_size * self.info.world_size
+        images = self.epoch_count * self.config.train.batch_size * self.runtime.world_size
         images *= self.config.train.grad_accum
         record: dict[str, Any] = {
             "epoch": self.epoch,
@@ -531,7 +535,7 @@ class Trainer:
             self.epoch += 1
             self.epoch_batches = 0
         self.epoch_sums, self.epoch_count = {}, 0
-        if self.info.is_main:
+        if self.runtime.is_main:
             self.files.log(record)
             scalars = {f"loss/{k}": v for k, v in record["loss"].items()}
             if val is not None:
@@ -565,24 +569,24 @@ class Trainer:
     def _validate(self) -> dict[str, Any] | None:
         if self.n_val == 0:
             return None
-        sync_buffers(self.raw_model, self.info)
+        sync_buffers(self.raw_model, self.runtime)
         if self.ema is not None:
-            sync_buffers(self.ema.module, self.info)
+            sync_buffers(self.ema.module, self.runtime)
         loader = DataLoader(
             self.val_set, batch_size=1, num_workers=min(self.config.train.workers, 2),
             collate_fn=collate_samples, generator=torch.Generator().manual_seed(0),
         )  # fmt: skip
         return evaluate(
             self._eval_model(), loader, precision=self.precision, device=self.device,
-            info=self.info, channels_last=self.config.train.channels_last,
+            runtime=self.runtime, channels_last=self.config.train.channels_last,
         )  # fmt: skip
 
     def _extra(self, score: float | None) -> dict[str, Any]:
         return {"step": self.step, "epoch": self.epoch, "score": score}
 
     def _save_last(self) -> None:
-        if not self.info.is_main:
-            barrier(self.info)
+        if not self.runtime.is_main:
+            self.runtime.barrier()
             return
         self.files.save_last(
             self.raw_model.state_dict(),
@@ -591,7 +595,7 @@ class Trainer:
             self.state(),
             model=self.model_spec,
         )
-        barrier(self.info)
+        self.runtime.barrier()
 
     def elapsed(self) -> float:
         """Training time of this run so far (s), earlier sessions included."""
@@ -601,7 +605,7 @@ class Trainer:
         best = self.best[0][0] if self.best else None
         return TrainResult(
             self.files.root, self.step, self.epoch, stopped, self.last_score, best,
-            self.guard.total, self.elapsed(), self.history, self.info.rank,
+            self.guard.total, self.elapsed(), self.history, self.runtime.rank,
         )  # fmt: skip
 
     def close(self) -> None:

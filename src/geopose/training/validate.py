@@ -18,14 +18,14 @@ from torch.utils.data import DataLoader
 from geopose.data.collate import batch_to_device
 from geopose.metrics import GeoposeMetric
 from geopose.precision import autocast
-from geopose.runtime import DistInfo
+from geopose.runtime import Runtime
 
 
 @torch.no_grad()
-def sync_buffers(model: torch.nn.Module, info: DistInfo) -> None:
+def sync_buffers(model: torch.nn.Module, runtime: Runtime) -> None:
     """Give every rank rank 0's parameters and buffers (BatchNorm statistics drift apart
     between ranks during DDP training; validation must score the weights rank 0 saves)."""
-    if not (info.distributed and dist.is_initialized()):
+    if not (runtime.distributed and dist.is_initialized()):
         return
     for tensor in [*model.parameters(), *model.buffers()]:
         dist.broadcast(tensor.data, src=0)
@@ -38,7 +38,7 @@ def evaluate(
     *,
     precision: str,
     device: torch.device,
-    info: DistInfo,
+    runtime: Runtime,
     channels_last: bool = False,
 ) -> dict[str, Any]:
     """The metric's ``as_dict()`` over all ranks' tiles (score, agl_r2, vflow_r2, cities)."""

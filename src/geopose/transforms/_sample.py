@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from geopose.errors import DataError
 
@@ -36,10 +35,3 @@ def check_pixel_shapes(sample: Sample) -> None:
     if len(set(shapes.values())) > 1:
         sizes = ", ".join(f"{k} {h}×{w}" for k, (h, w) in shapes.items())
         raise DataError(str(sample.get("id", "<sample>")), f"image and AGL sizes differ: {sizes}")
-
-
-def with_arrays(sample: Sample, **arrays: NDArray[Any] | float) -> Sample:
-    """Copy of ``sample`` (shallow) with the given keys replaced."""
-    out = dict(sample)
-    out.update(arrays)
-    return out

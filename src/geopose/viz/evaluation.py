@@ -20,8 +20,9 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from geopose.errors import DataError
-from geopose.io.layout import agl_name, vflow_name
+from geopose.io.layout import vflow_name
 from geopose.io.raster import read_agl, read_rgb
+from geopose.io.submission import read_prediction
 from geopose.io.vflow import read_vflow
 from geopose.metrics import GeoposeMetric, MetricResult
 from geopose.rectify import rectify
@@ -51,12 +52,8 @@ def _read_prediction(
     pred_dir: Path, item: TruthItem, shape: tuple[int, ...]
 ) -> tuple[NDArray[np.float32], float, float]:
     """(AGL m, scale px/m, angle rad) of one prediction; DataError names a bad file."""
-    agl_path = pred_dir / agl_name(item.id)
-    agl = read_agl(agl_path)
-    if agl.shape != shape:
-        raise DataError(agl_path, f"shape {agl.shape} but the truth is {shape}")
-    scale, angle = read_vflow(pred_dir / vflow_name(item.id), check=False)
-    return agl, scale, angle
+    pred = read_prediction(pred_dir, item.id, shape=shape)
+    return pred.agl, pred.scale, pred.angle
 
 
 def _rgb(item: TruthItem, shape: tuple[int, ...]) -> NDArray[np.uint8] | None:

@@ -9,7 +9,8 @@ import pytest
 from geopose.data.synth.presets import load_presets
 from geopose.errors import DataError
 
-# Published ranges of the real data (FACTS.md), written out independently of the YAML.
+# Published ranges of the 2021 Overhead Geopose Challenge's data (mean AGL: the 1st
+# place's reference means), written out independently of the YAML.
 GSD = {"ARG": (0.31, 0.41), "ATL": (0.47, 0.59), "JAX": (0.31, 0.39), "OMA": (0.31, 0.36)}
 MEAN_AGL = {"ARG": 3.86, "ATL": 8.44, "JAX": 4.43, "OMA": 2.27}
 MAX_AGL = {"ARG": 100.0, "ATL": 200.0, "JAX": 200.0, "OMA": 200.0}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,3 @@ def write_png(path: str | Path, rgb: NDArray[np.uint8], *, palette: bool = False
         img = img.quantize(256, method=Image.Quantize.MEDIANCUT)
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG", optimize=True)
-
-
-def preview_grid(samples: Sequence[Mapping[str, Any]]) -> NDArray[np.uint8]:
-    """Previews of several samples stacked vertically (equal sizes required)."""
-    return np.vstack([preview(s) for s in samples])

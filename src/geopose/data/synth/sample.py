@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from geopose.conventions import angle_to_direction
 from geopose.data.synth import appearance as look
 from geopose.data.synth.flaws import LabelFlaws, damage_agl
 from geopose.data.synth.presets import CityPreset, load_presets
@@ -59,7 +60,7 @@ class Window:
 
 def _window(view: View, tile_xy: tuple[float, float], size: int, hmax: float) -> Window:
     """Tile plus the margins that rays and shadows starting in it can reach."""
-    dx, dy = math.sin(view.angle), math.cos(view.angle)
+    dx, dy = angle_to_direction(view.angle)
     ray = hmax * view.scale + 2
     sun = view.sun
     shadow = hmax / max(math.tan(sun.elevation), 0.05) / view.gsd + 2
@@ -75,7 +76,7 @@ def _window(view: View, tile_xy: tuple[float, float], size: int, hmax: float) ->
 def _ray_box(view: View, win: Window, size: int, hmax: float) -> tuple[int, int, int, int]:
     """(r0, r1, c0, c1) of the window part that tile rays can reach (tile + ray margin)."""
     ray = hmax * view.scale + 2
-    dx, dy = math.sin(view.angle), math.cos(view.angle)
+    dx, dy = angle_to_direction(view.angle)
     r0 = max(win.top - math.ceil(ray * max(-dy, 0)) - 1, 0)
     r1 = min(win.top + size + math.ceil(ray * max(dy, 0)) + 1, win.shape[0])
     c0 = max(win.left - math.ceil(ray * max(-dx, 0)) - 1, 0)

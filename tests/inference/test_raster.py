@@ -14,7 +14,8 @@ from agl_compare import assert_file_matches_prediction, assert_files_match
 from geopose.cli import main
 from geopose.conventions import agl_m_to_cm, direction_to_angle, scale_from_file
 from geopose.data.synth import generate_sample
-from geopose.inference.predict import PredictOptions, make_predictor, predict_raster
+from geopose.inference.options import PredictOptions, make_predictor
+from geopose.inference.raster import predict_raster
 from geopose.io import GeoInfo, read_agl, read_geo, write_rgb
 
 CRS_WKT = rasterio.crs.CRS.from_epsg(32615).to_wkt()
@@ -103,7 +104,7 @@ def test_raster_that_fits_one_window_equals_the_tile_prediction(
             "fp32",
             "--device",
             "cpu",
-            "--quiet",
+            "--no-progress",
             "--rectify",
             "--json",
             str(tmp_path / "s.json"),
@@ -137,27 +138,10 @@ def test_image_without_gsd_is_a_usage_error(
     assert code == 2
 
 
-def test_rows_arriving_in_uneven_blocks_are_written_once_in_order(tmp_path: Path) -> None:
-    from geopose.inference.predict import _agl_writer, _AlignedRowWriter
-
-    rng = np.random.default_rng(2)
-    agl = (rng.random((700, 300)) * 50).astype(np.float32)
-    agl[5, 7] = np.nan
-    path = tmp_path / "rows.tif"
-    with _agl_writer(path, 700, 300, GeoInfo(None, None)) as ds:
-        writer = _AlignedRowWriter(ds, 300)
-        for top, bottom in [(0, 100), (100, 390), (390, 391), (391, 700)]:
-            writer.write(top, agl[top:bottom])
-        with pytest.raises(ValueError, match="in order"):
-            writer.write(0, agl[:10])
-        writer.flush()
-    np.testing.assert_array_equal(rasterio.open(path).read(1), agl_m_to_cm(agl))
-
-
 def test_layout_tiles_larger_than_the_window_match_the_streamed_raster_path(
     tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
 ) -> None:
-    from geopose.inference.predict import predict_layout
+    from geopose.inference.layout import predict_layout
     from geopose.io import open_layout, read_rgb
     from geopose.io.layout import agl_name
 

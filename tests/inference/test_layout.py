@@ -15,12 +15,13 @@ from agl_compare import assert_file_matches_prediction
 from geopose.cli import main
 from geopose.conventions import agl_cm_to_m, agl_m_to_cm, scale_from_file, scale_to_file
 from geopose.errors import UsageError
-from geopose.inference.predict import PredictOptions, make_predictor, predict_layout
+from geopose.inference.layout import predict_layout
+from geopose.inference.options import PredictOptions, make_predictor
 from geopose.io import load_sample, open_layout, read_agl, read_vflow
 from geopose.io.layout import agl_name, vflow_name
 from geopose.metrics import GeoposeMetric
 
-FP32_D4 = ["--tta", "d4", "--precision", "fp32", "--device", "cpu", "--quiet"]
+FP32_D4 = ["--tta", "d4", "--precision", "fp32", "--device", "cpu", "--no-progress"]
 
 
 def _predict_cli(ckpt: Path, data: Path, out: Path, *extra: str) -> int:

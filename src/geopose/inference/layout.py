@@ -1,0 +1,173 @@
+"""Prediction of a competition layout's split into official submission files.
+
+:func:`predict_layout` predicts every image of a split (``test`` by default) and writes
+``{id}_AGL.tif`` + ``{id}_VFLOW.json`` into ``out`` (:func:`geopose.io.write_prediction`),
+atomically, one image at a time. A rerun skips ids that a manifest with the same
+checkpoints and settings lists as done (:mod:`geopose.inference.manifest`); an
+unreadable image is reported and skipped while all others are written. Under torchrun
+each rank takes its share of the ids (:meth:`geopose.runtime.Runtime.take`), and rank 0
+packs the archive after the others are done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from geopose.errors import DataError, UsageError
+from geopose.inference.manifest import Manifest
+from geopose.inference.options import PredictOptions, make_predictor, run_settings
+from geopose.inference.predictor import Predictor
+from geopose.inference.windows import Window
+from geopose.io import GeoInfo, pack_submission, read_geo, read_rgb, write_prediction
+from geopose.io.catalog import scan_layout
+from geopose.io.layout import SPLITS, Entry
+from geopose.runtime import Runtime, leave_group
+
+
+@dataclass
+class LayoutSummary:
+    """What :func:`predict_layout` did: ids written, ids already complete, ids skipped
+    with their problem, the archive (if any), and throughput (tiles/s)."""
+
+    out: Path
+    written: list[str] = field(default_factory=list)
+    already_complete: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    tar: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def tiles_per_s(self) -> float:
+        return len(self.written) / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "written": len(self.written),
+            "already_complete": len(self.already_complete),
+            "failed": self.failed,
+            "tar": str(self.tar) if self.tar else None,
+            "seconds": self.seconds,
+            "tiles_per_s": self.tiles_per_s,
+        }
+
+
+def predict_layout(
+    checkpoints: Sequence[str | Path],
+    data: str | Path,
+    out: str | Path,
+    *,
+    split: str = "test",
+    options: PredictOptions | None = None,
+    tar: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    runtime: Runtime | None = None,
+) -> LayoutSummary:
+    """Predict every image of ``split`` in layout ``data`` into ``out`` (see module text).
+
+    ``runtime``: this process (rank, device, precision); by default the one that
+    torchrun's variables and ``options`` (device, precision, threads) describe.
+    """
+    opts = options or PredictOptions()
+    if split not in SPLITS:
+        raise UsageError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
+    rt = runtime or opts.runtime()
+    entries = rt.take(_split_entries(Path(data), split))
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest.open(
+        out_dir,
+        run_settings(checkpoints, opts, rt.precision),
+        rank=rt.rank,
+        overwrite=overwrite,
+        info={"checkpoint_paths": [str(Path(p).resolve()) for p in checkpoints]},
+    )
+    summary = LayoutSummary(out=out_dir)
+    todo = [e for e in entries if not manifest.is_complete(e.id)]
+    summary.already_complete = [e.id for e in entries if manifest.is_complete(e.id)]
+    joined = rt.join_group()
+    start = time.perf_counter()
+    if todo:
+        predictor = make_predictor(checkpoints, opts, rt)
+        bar = tqdm(total=len(todo), unit="tile", disable=not progress, desc="predict")
+        for i in range(0, len(todo), opts.batch_size):
+            _predict_chunk(predictor, todo[i : i + opts.batch_size], manifest, summary)
+            bar.update(len(todo[i : i + opts.batch_size]))
+        bar.close()
+    summary.seconds = time.perf_counter() - start
+    if joined:
+        rt.barrier()
+        leave_group()
+    if tar and rt.is_main:
+        summary.tar = pack_submission(out_dir)
+    return summary
+
+
+def _split_entries(root: Path, split: str) -> list[Entry]:
+    """Entries of a split; index problems that leave no usable entry raise DataError."""
+    scan = scan_layout(root)
+    entries = list(scan.layout.entries(split))
+    if not entries:
+        fatal = [p for p in scan.problems if p.kind != "unexpected"]
+        if fatal:
+            raise fatal[0].to_error()
+        raise DataError(root, f"split {split!r} has no images")
+    return entries
+
+
+def _predict_chunk(
+    predictor: Predictor, entries: list[Entry], manifest: Manifest, summary: LayoutSummary
+) -> None:
+    """Read, predict and write a chunk of entries; unreadable ones are recorded and skipped."""
+    loaded: list[tuple[Entry, NDArray[np.uint8], GeoInfo]] = []
+    for entry in entries:
+        try:
+            loaded.append((entry, read_rgb(entry.rgb), read_geo(entry.rgb)))
+        except DataError as err:
+            summary.failed[entry.id] = str(err)
+    if not loaded:
+        return
+    shapes = {img.shape for _, img, _ in loaded}
+    fits = all(max(img.shape[:2]) <= predictor.window for _, img, _ in loaded)
+    if len(shapes) == 1 and fits:
+        images = np.stack([img for _, img, _ in loaded])
+        results = predictor.predict_tiles(images, [e.gsd for e, _, _ in loaded])
+        outputs = [(r.agl, r.scale, r.angle) for r in results]
+    else:
+        outputs = [_predict_in_memory(predictor, img, e.gsd) for e, img, _ in loaded]
+    for (entry, _, geo), (agl, scale, angle) in zip(loaded, outputs, strict=True):
+        if not (math.isfinite(scale) and math.isfinite(angle)):
+            summary.failed[entry.id] = (
+                f"{entry.rgb}: non-finite prediction (scale {scale}, angle {angle}); not written"
+            )
+            continue
+        write_prediction(manifest.out, entry.id, agl, scale, angle, geo=geo)
+        manifest.mark(entry.id, scale, angle)
+        summary.written.append(entry.id)
+
+
+def _predict_in_memory(
+    predictor: Predictor, image: NDArray[np.uint8], gsd: float
+) -> tuple[NDArray[np.float32], float, float]:
+    """Sliding-window prediction of an image held in memory."""
+    h, w = image.shape[:2]
+    agl = np.empty((h, w), dtype=np.float32)
+
+    def read(win: Window) -> NDArray[np.uint8]:
+        return image[win.top : win.top + win.height, win.left : win.left + win.width]
+
+    def sink(top: int, block: NDArray[np.float32]) -> None:
+        agl[top : top + block.shape[0]] = block
+
+    result = predictor.predict_windows(h, w, gsd, read, sink)
+    return agl, result.scale, result.angle

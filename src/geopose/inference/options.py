@@ -1,0 +1,115 @@
+"""How to predict: :class:`PredictOptions`, checked once, and the predictor they build.
+
+The option names and defaults are those of ``geopose predict`` (``--tta``,
+``--precision``, ``--device``, ``--threads``, ``--batch-size``, …), so the Python API and
+the command line speak one vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geopose.errors import UsageError
+from geopose.inference.load_model import file_sha256
+from geopose.inference.predictor import Predictor, build_model
+from geopose.inference.tta import tta_views
+from geopose.precision import PRECISIONS
+from geopose.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How to predict; invalid values raise :class:`UsageError` at construction.
+
+    ``tta``: none/flip/d2/d4. ``precision``: fp32/bf16/fp16/auto (auto: bf16 on a
+    capable GPU, else fp32). ``device``: ``auto`` (``cuda:LOCAL_RANK`` when available,
+    else CPU), ``cpu``, ``cuda`` or ``cuda:N``. ``threads``: torch CPU threads (``None``:
+    torch's default). ``batch_size``: tiles or windows per forward pass (each with all
+    its views). ``weights``: one per checkpoint (ensemble weights). ``window``/``overlap``:
+    sliding window size and overlap in pixels (tiles up to ``window`` px run in one
+    pass). ``max_views_batch``: cap on images per forward pass (views × tiles), ``None`` =
+    all. ``shrink_flow``: write the scale times the TTA views' direction agreement (see
+    :mod:`geopose.inference.predictor`); off by default because the scale written is
+    then no longer the physical lean.
+    """
+
+    tta: str = "d4"
+    precision: str = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    batch_size: int = 1
+    weights: tuple[float, ...] | None = None
+    window: int = 2048
+    overlap: int = 256
+    max_views_batch: int | None = None
+    shrink_flow: bool = False
+
+    def __post_init__(self) -> None:
+        tta_views(self.tta)
+        if self.precision not in PRECISIONS:
+            raise UsageError(
+                f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be ≥ 1, got {self.threads}")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be ≥ 1, got {self.batch_size}")
+        if self.max_views_batch is not None and self.max_views_batch < 1:
+            raise UsageError(f"--max-views-batch must be ≥ 1, got {self.max_views_batch}")
+        if self.window < 32 or not 0 <= self.overlap < self.window:
+            raise UsageError(
+                f"--window {self.window} / --overlap {self.overlap}: need window ≥ 32 "
+                "and 0 ≤ overlap < window"
+            )
+
+    def runtime(self) -> Runtime:
+        """This process (torchrun's variables) with these options' device, precision and
+        threads resolved."""
+        return Runtime.from_env(self.device, self.precision, self.threads)
+
+
+def make_predictor(
+    checkpoints: Sequence[str | Path], options: PredictOptions, runtime: Runtime | None = None
+) -> Predictor:
+    """The :class:`Predictor` for ``checkpoints`` on ``runtime``'s device and precision
+    (by default those of ``options``)."""
+    runtime = runtime or options.runtime()
+    if options.weights is not None and len(options.weights) != len(checkpoints):
+        raise UsageError(
+            f"{len(options.weights)} ensemble weights for {len(checkpoints)} checkpoints"
+        )
+    model = build_model(
+        checkpoints,
+        tta=options.tta,
+        weights=options.weights,
+        device=runtime.device,
+        max_batch=options.max_views_batch,
+    )
+    return Predictor(
+        model,
+        device=runtime.device,
+        precision=runtime.precision,
+        batch_size=options.batch_size,
+        window=options.window,
+        overlap=options.overlap,
+        shrink_flow=options.shrink_flow,
+    )
+
+
+def run_settings(
+    checkpoints: Sequence[str | Path], options: PredictOptions, precision: str
+) -> dict[str, Any]:
+    """The settings a manifest records: what changes the written outputs (``precision``
+    resolved)."""
+    return {
+        "checkpoints": [file_sha256(p) for p in checkpoints],
+        "weights": list(options.weights) if options.weights is not None else None,
+        "tta": options.tta,
+        "precision": precision,
+        "window": options.window,
+        "overlap": options.overlap,
+        "shrink_flow": options.shrink_flow,
+    }
