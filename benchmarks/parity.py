@@ -41,6 +41,7 @@ FILES = {
     "b7_unet": "b7_unet_best.pth",
     "b6_rdtsc_unet": "b6_rdtsc_unet_best.pth",
     "baseline": "baseline_resnet34.pth",
+    "v2l": "folds_TimmUnet_tf_efficientnetv2_l_in21k_5_r2",
 }
 
 
@@ -88,9 +89,11 @@ def check(args: argparse.Namespace, net: str) -> dict[str, Any]:
     image = read_rgb(out / "image.png")
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
     gsd = torch.tensor([args.gsd])
+    # Their TTA: the 2nd place's D4, the 1st place's four flips (geopose's d2 views).
+    mode = next((m for m in ("d4", "d2") if f"{m}_agl" in theirs), None)
     with torch.no_grad():
         ours = model(x, gsd)
-        tta = TTAModel(model, "d4").eval()(x, gsd) if "d4_agl" in theirs else None
+        tta = TTAModel(model, mode).eval()(x, gsd) if mode is not None else None
     result: dict[str, Any] = {
         "network": found.network.name,
         "format": found.format,
@@ -101,6 +104,11 @@ def check(args: argparse.Namespace, net: str) -> dict[str, Any]:
         / abs(float(theirs["scale"])),
         "angle_abs_rad": angle_diff(float(ours["angle"][0]), float(theirs["angle"])),
     }
+    if tta is not None and f"{mode}_angle_of_unit_views" in theirs:
+        # Their TTA averages raw direction vectors; geopose averages unit vectors.
+        result[f"{mode}_angle_vs_their_unit_views_rad"] = angle_diff(
+            float(tta["angle"][0]), float(theirs[f"{mode}_angle_of_unit_views"])
+        )
     if "agl_written" in theirs:
         written = np.clip(ours["agl"][0, 0].numpy(), 0, None)
         result["agl_written_max_abs_cm"] = float(
@@ -108,10 +116,14 @@ def check(args: argparse.Namespace, net: str) -> dict[str, Any]:
         )
     if tta is not None:
         result.update(
-            d4_agl_rel=rel(tta["agl"][0, 0].numpy(), theirs["d4_agl"]),
-            d4_scale_rel=abs(float(tta["scale"][0]) - float(theirs["d4_scale"]))
-            / abs(float(theirs["d4_scale"])),
-            d4_angle_abs_rad=angle_diff(float(tta["angle"][0]), float(theirs["d4_angle"])),
+            {
+                f"{mode}_agl_rel": rel(tta["agl"][0, 0].numpy(), theirs[f"{mode}_agl"]),
+                f"{mode}_scale_rel": abs(float(tta["scale"][0]) - float(theirs[f"{mode}_scale"]))
+                / abs(float(theirs[f"{mode}_scale"])),
+                f"{mode}_angle_abs_rad": angle_diff(
+                    float(tta["angle"][0]), float(theirs[f"{mode}_angle"])
+                ),
+            }
         )
     return result
 

@@ -231,10 +231,78 @@ def run_baseline(args: argparse.Namespace, manifest: dict[str, Any]) -> dict[str
     }
 
 
+# --------------------------------------------------------------------------- 1st place
+def run_first_place(args: argparse.Namespace, manifest: dict[str, Any]) -> dict[str, Any]:
+    import cv2
+
+    _torchvision()
+    import timm
+
+    _inert("segmentation_models_pytorch.encoders.timm_efficientnet", timm_efficientnet_encoders={})
+    _inert("osgeo", gdal=None)
+    real_create = timm.create_model
+
+    def create_untrained(name: str, *a: Any, **kw: Any) -> Any:
+        kw["pretrained"] = False  # TimmUnet asks for pretrained=True (a download)
+        return real_create(name, *a, **kw)
+
+    timm.create_model = create_untrained
+    SHIMS.append("timm.create_model: pretrained forced to False")
+    sys.path.insert(0, str(args.sources / "challenge" / "1st Place"))
+    from utilities.tta import predict_tta  # type: ignore[import-not-found]
+    from utilities.unet import TimmUnet  # type: ignore[import-not-found]
+
+    torch.manual_seed(args.seed)
+    model = TimmUnet("tf_efficientnetv2_l_in21k", drop_path_rate=0.2)  # configs/v2l.json
+    randomise(model, args.seed)
+    model.eval()
+    # Their train loop saves the DDP model: keys prefixed "module.".
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}
+    ckpt = {"epoch": 31, "state_dict": state, "metrics": {"r2": np.float64(0.9123)}}
+    torch.save(ckpt, args.out / "folds_TimmUnet_tf_efficientnetv2_l_in21k_5_r2")
+
+    image = test_image(args.size, args.seed)  # their gdal read gives H×W×3 RGB
+    cv2.imwrite(str(args.out / "image.png"), image[..., ::-1])
+    # Their Dataset.__getitem__ (is_test, --downsample=1): CHW, (x / 255 - 0.5) * 2, then
+    # images.float() in test(); forward; angle = arctan2(xydir[0], xydir[1]); AGL clamped
+    # at 0 for the file. TTA: predict_tta (identity, hflip, vflip, both; a mean of each).
+    x = torch.from_numpy((np.transpose(image, (2, 0, 1)) / 255.0 - 0.5) * 2)[None].float()
+
+    class UnitDirection(torch.nn.Module):
+        """Their model with each view's xydir normalised (geopose averages unit vectors)."""
+
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+            result = dict(self.net(images))
+            result["xydir"] = torch.nn.functional.normalize(result["xydir"], dim=1)
+            return result
+
+    with torch.no_grad():
+        out = model(x)
+        xydir, agl, _mag, scale = predict_tta([model], x)
+        unit = predict_tta([UnitDirection(model)], x)[0]
+    height = out["height"][0, 0].numpy()
+    return {
+        "agl": height,
+        "agl_written": np.clip(height, 0, None),
+        "mag": out["mag"][0, 0].numpy(),
+        "scale": float(out["scale"].reshape(-1)[0]),
+        "angle": float(np.arctan2(out["xydir"][0, 0].item(), out["xydir"][0, 1].item())),
+        "d2_agl": agl[0, 0].numpy(),
+        "d2_scale": float(scale.reshape(-1)[0]),
+        "d2_angle": float(np.arctan2(xydir[0, 0].item(), xydir[0, 1].item())),
+        "d2_angle_of_unit_views": float(np.arctan2(unit[0, 0].item(), unit[0, 1].item())),
+    }
+
+
 NETS = {
     "b7_unet": ("b7_unet_manifest.json", run_bloodaxe),
     "b6_rdtsc_unet": ("b6_rdtsc_unet_manifest.json", run_bloodaxe),
     "baseline": ("baseline_unet_vflow_manifest.json", run_baseline),
+    "v2l": ("timm_unet_v2l_manifest.json", run_first_place),
 }
 
 

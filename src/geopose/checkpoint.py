@@ -218,6 +218,23 @@ def read_checkpoint_header(path: str | Path) -> CheckpointHeader:
     )
 
 
+def is_geopose_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a safetensors file with geopose metadata (any format version).
+
+    False for a missing file, another format (e.g. a torch pickle) or a plain
+    safetensors state dict; reads only the header.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return False
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:  # not safetensors at all
+        return False
+    return _FORMAT_KEY in meta
+
+
 def read_checkpoint_metadata(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(config, extra) of a checkpoint without loading its tensors."""
     header = read_checkpoint_header(path)

@@ -53,7 +53,9 @@ class ModelChoiceConfig:
 
     preset: str = "tiny"
     pretrained: bool = False  # ImageNet weights through timm (needs network access)
-    weights: str | None = None  # local encoder weights file (safetensors or state dict)
+    # A geopose checkpoint (fine-tune that whole model, its input convention included)
+    # or a local encoder weights file (safetensors or state dict); training.start_model.
+    weights: str | None = None
 
 
 @dataclass

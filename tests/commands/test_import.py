@@ -8,8 +8,9 @@ import pathlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
-from tests.models.test_published import _state, second_place
+from tests.models.test_published import _state, first_place, second_place
 
 from geopose.cli import main
 from geopose.models import load_model, read_model_spec, read_provenance
@@ -80,3 +81,35 @@ def test_import_other_file_names_what_was_expected(tmp_path: Path, capsys: Any) 
     torch.save({"weights": [1, 2]}, src)
     assert main(["import", str(src), "--out", str(tmp_path / "o.safetensors")]) == 1
     assert "expected one of" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_import_first_place_into_v2l_timm_unet(tmp_path: Path, capsys: Any) -> None:
+    # 120 M parameters: the generated file holds real (contiguous) tensors, ~480 MB.
+    ckpt = first_place()
+    ckpt["state_dict"] = {k: v.contiguous() for k, v in ckpt["state_dict"].items()}
+    src = tmp_path / "folds_TimmUnet_tf_efficientnetv2_l_in21k_5_r2"
+    torch.save(ckpt, src)
+    out = tmp_path / "v2l.safetensors"
+    assert main(["import", str(src), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "1st-place" in printed
+    assert "preset v2l-timm-unet" in printed
+    spec = read_model_spec(out)
+    assert spec.name == "v2l-timm-unet-imported"
+    assert spec.input.channel_order == "RGB"
+    assert spec.input.mean == (0.5, 0.5, 0.5)
+    assert spec.input.std == (0.5, 0.5, 0.5)
+    provenance = read_provenance(out)
+    assert provenance is not None
+    assert provenance.epoch == 31
+    assert provenance.metrics == {"r2": pytest.approx(0.91)}
+    ours = load_model(out).state_dict()
+    theirs = ckpt["state_dict"]
+    for key, their_key in [
+        ("decoder.upsample_convs.0.0.weight", "decoder_stages.3.layer.1.weight"),
+        ("decoder.blocks.4.conv.0.bias", "last_upsample.layer.3.bias"),
+        ("heads.orientation.mlp.1.weight", "xydir_head.3.weight"),
+        ("encoder.net.conv_stem.weight", "encoder.conv_stem.weight"),
+    ]:
+        assert torch.equal(ours[key], theirs[f"module.{their_key}"])

@@ -26,6 +26,23 @@ def test_models_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert rows["tiny"]["gflops_256"] > 0
 
 
+def test_models_marks_the_published_files_each_preset_imports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "models.json"
+    presets = ["tiny", "r34-unet", "b7-unet", "b6-rdtsc-unet", "v2l-timm-unet"]
+    assert main(["models", *presets, "--size", "64", "--json", str(out)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "imports" in lines["name"]
+    assert "official baseline baseline_unet_vflow" in lines["r34-unet"]
+    assert "2nd place b7_unet" in lines["b7-unet"]
+    assert "2nd place b6_rdtsc_unet" in lines["b6-rdtsc-unet"]
+    assert "1st place timm_unet_v2l" in lines["v2l-timm-unet"]
+    rows = {r["name"]: r for r in json.loads(out.read_text())["presets"]}
+    assert rows["tiny"]["imports"] == []
+    assert rows["v2l-timm-unet"]["imports"] == ["1st place timm_unet_v2l"]
+
+
 def test_gflops_scale_with_pixels() -> None:
     from geopose.models import count_gflops
 

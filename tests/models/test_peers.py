@@ -15,7 +15,9 @@ from geopose.models.peers import (
     model_shapes,
     peer_key_mapping,
     read_manifest,
+    reorder_manifest,
 )
+from geopose.models.published import NETWORKS, manifest_in_preset_order, read_manifest_resource
 
 REPRODUCED = ["b7-unet", "b6-rdtsc-unet", "r34-unet"]
 
@@ -85,3 +87,43 @@ def test_read_manifest_names_bad_file(tmp_path: Any) -> None:
     bad.write_text('{"no": 1}')
     with pytest.raises(DataError, match=r"x\.json"):
         read_manifest(bad)
+
+
+def test_v2l_timm_unet_is_the_first_places_network_key_for_key() -> None:
+    # The 1st place registers its decoder before its encoder: the manifest regrouped by
+    # the network's key order has our shapes in our order, and the pairs are the right ones.
+    network = NETWORKS["timm_unet_v2l"]
+    manifest = manifest_in_preset_order(network)
+    with torch.device("meta"):
+        model = create_model("v2l-timm-unet")
+    assert len(manifest["state_dict"]) == manifest["num_state_dict_entries"] == 1566
+    assert count_parameters(model) == manifest["param_count"]
+    mapping = peer_key_mapping(model, manifest)
+    pairs = {
+        "encoder.net.conv_stem.weight": "encoder.conv_stem.weight",
+        "decoder.blocks.0.conv.0.weight": "bottlenecks.0.seq.0.weight",
+        "decoder.blocks.3.conv.0.bias": "bottlenecks.3.seq.0.bias",
+        "decoder.blocks.4.conv.0.weight": "last_upsample.layer.3.weight",
+        "decoder.upsample_convs.0.0.weight": "decoder_stages.3.layer.1.weight",
+        "decoder.upsample_convs.3.0.bias": "decoder_stages.0.layer.1.bias",
+        "decoder.upsample_convs.4.0.weight": "last_upsample.layer.1.weight",
+        "heads.orientation.mlp.1.weight": "xydir_head.3.weight",
+        "heads.dense.height.convs.0.weight": "height_head.0.weight",
+        "heads.dense.magnitude.convs.0.bias": "mag_head.0.bias",
+    }
+    assert {k: mapping[k] for k in pairs} == pairs
+    # In the manifest's own order the shapes do not line up.
+    with pytest.raises(DataError, match="does not match"):
+        peer_key_mapping(model, read_manifest_resource(network.manifest))
+
+
+def test_reorder_manifest_groups_by_prefix_and_names_strays() -> None:
+    manifest = {"state_dict": [["b.1", [1], "f"], ["a.1", [2], "f"], ["b.2", [3], "f"]]}
+    assert [e[0] for e in reorder_manifest(manifest, ["a.", "b."])["state_dict"]] == [
+        "a.1",
+        "b.1",
+        "b.2",
+    ]
+    assert reorder_manifest(manifest, [])["state_dict"] == manifest["state_dict"]
+    with pytest.raises(ValueError, match=r"b\.1 matches none"):
+        reorder_manifest(manifest, ["a."])

@@ -110,6 +110,12 @@ def test_conventions_of_the_published_networks() -> None:
     baseline = NETWORKS["baseline_unet_vflow"]
     assert baseline.convention["resolution_factor"] == 0.5
     assert baseline.raw_dense
+    # The 1st place: (image / 255 - 0.5) * 2 on RGB, raw heads, the v2l-timm-unet preset.
+    first = NETWORKS["timm_unet_v2l"]
+    assert first.convention["channel_order"] == "RGB"
+    assert first.convention["mean"] == first.convention["std"] == [0.5, 0.5, 0.5]
+    assert first.preset == "v2l-timm-unet"
+    assert first.raw_dense
 
 
 def test_unexpected_and_missing_keys_are_named(tmp_path: Path) -> None:

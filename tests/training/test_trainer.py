@@ -12,7 +12,12 @@ import pytest
 import torch
 import yaml
 
-from geopose.checkpoint import load_checkpoint
+from geopose.checkpoint import (
+    load_checkpoint,
+    read_checkpoint_header,
+    read_tensors,
+    save_checkpoint,
+)
 from geopose.config import Config, config_to_dict
 from geopose.data.collate import batch_to_device, collate_samples
 from geopose.data.dataset import ValDataset
@@ -157,6 +162,23 @@ def test_resume_refuses_a_preset_edited_since_the_run_began(
     monkeypatch.setitem(registry._PRESETS, "tiny", edited)
     with pytest.raises(DataError, match=r"last\.safetensors: .*preset was edited"):
         train(resume_config(run, ["train.max_steps=4"]), run, resume=True, progress=False)
+
+
+def test_resume_accepts_a_spec_saved_before_a_field_was_added(
+    tiny_config: MakeConfig, tmp_path: Path
+) -> None:
+    # A run saved before DecoderConfig.upsample_conv existed: its spec lacks the field.
+    run = tmp_path / "run"
+    train(tiny_config("train.max_steps=2"), run, progress=False)
+    last = run / "checkpoints" / "last.safetensors"
+    header = read_checkpoint_header(last)
+    assert header.model is not None
+    old = dict(header.model)
+    old["decoder"] = {k: v for k, v in old["decoder"].items() if k != "upsample_conv"}
+    assert old != header.model
+    save_checkpoint(last, read_tensors(last), header.config, header.extra, model=old)
+    result = train(resume_config(run, ["train.max_steps=4"]), run, resume=True, progress=False)
+    assert result.step == 4
 
 
 def test_injected_inf_loss_skips_steps_and_keeps_weights_finite(

@@ -2,7 +2,8 @@
 
 For each preset: encoder, decoder, parameters (millions) and GFLOPs of one forward pass
 on a 1×3×SIZE×SIZE image (default 1024 px), counted on the meta device without
-allocating weights.
+allocating weights, and which published checkpoints of the 2021 challenge it imports
+(``geopose import``; "-" for none).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def register(subparsers: Any) -> None:
 
 def format_table(rows: list[dict[str, Any]], size: int) -> str:
     """The preset table as aligned text."""
-    header = ("name", "encoder", "decoder", "params M", f"GFLOPs@{size}²", "description")
+    header = (
+        "name", "encoder", "decoder", "params M", f"GFLOPs@{size}²", "imports", "description"
+    )  # fmt: skip
     cells = [
         (
             r["name"],
@@ -44,6 +47,7 @@ def format_table(rows: list[dict[str, Any]], size: int) -> str:
             r["decoder"],
             f"{r['params_m']:.2f}",
             f"{r[f'gflops_{size}']:.1f}",
+            ", ".join(r["imports"]) or "-",
             r["description"],
         )
         for r in rows
@@ -60,6 +64,7 @@ def format_table(rows: list[dict[str, Any]], size: int) -> str:
 def run(args: argparse.Namespace) -> int:
     """Print the preset table (and write it as JSON with ``--json``)."""
     from geopose.models import get_preset, list_presets
+    from geopose.models.published import importable_files
     from geopose.models.summary import describe
 
     if args.size < 32:
@@ -69,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         describe(c, args.size) for c in tqdm(configs, desc="presets", file=sys.stderr, leave=False)
     ]
+    for row in rows:
+        row["imports"] = importable_files(row["name"])
     print(format_table(rows, args.size))
     if args.json:
         atomic_write_text(

@@ -33,6 +33,14 @@ def conv_bn_act(in_ch: int, out_ch: int, activation: str, kernel_size: int = 3) 
     )
 
 
+def conv_act(in_ch: int, out_ch: int, activation: str, kernel_size: int = 3) -> nn.Sequential:
+    """Conv (with bias) → activation, 'same' padding; no normalisation."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2),
+        make_activation(activation),
+    )
+
+
 class DepthwiseSeparableConv2d(nn.Module):
     """3×3 depthwise conv followed by a 1×1 pointwise conv, both without bias."""
 

@@ -138,11 +138,14 @@ class DecoderConfig:
     deepest stride divided by ``2 ** len(channels)``. A block concatenates the encoder
     feature of its stride when there is one (blocks past the finest encoder level get
     no skip).
-    ``block``: ``"conv"`` (two conv-BN-activation layers) or ``"residual"`` (the
+    ``block``: ``"conv"`` (two conv-BN-activation layers), ``"residual"`` (the
     residual block with depthwise-separable convolutions of "The Devil is in the
-    Decoder" family). ``upsample``: ``"bilinear"``, ``"nearest"`` or ``"rdtsc"``
+    Decoder" family) or ``"plain"`` (one 3×3 conv with bias → activation, no
+    normalisation). ``upsample``: ``"bilinear"``, ``"nearest"`` or ``"rdtsc"``
     (transposed conv + bilinear residual averaging channel groups of 4; divides channels
-    by 4).
+    by 4). ``upsample_conv``: a 3×3 conv (bias) → activation to the level's width right
+    after the upsampling, before the skip concatenation (with ``nearest`` and ``plain``:
+    the 1st place's ``TimmUnet`` decoder).
     """
 
     kind: str = "unet"
@@ -151,6 +154,7 @@ class DecoderConfig:
     upsample: str = "bilinear"
     activation: str = "relu"
     align_corners: bool = False
+    upsample_conv: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,17 @@
 """UNet decoder: ×2 upsampling, skip concatenation, a conv block per level.
 
-Two block types: ``conv`` (conv-BN-activation twice, the classic UNet block) and
+Three block types: ``conv`` (conv-BN-activation twice, the classic UNet block),
 ``residual`` (1×1 identity conv plus depthwise-separable conv → conv → depthwise-
 separable conv, each followed by BN-activation), which with ``upsample="rdtsc"`` is the
-residual-deconvolution UNet of "The Devil is in the Decoder".
+residual-deconvolution UNet of "The Devil is in the Decoder", and ``plain`` (one 3×3
+conv with bias → activation, no normalisation). With ``upsample_conv`` each level has a
+3×3 conv (bias) → activation to its output width right after the upsampling, before
+the skip concatenation; with ``plain`` blocks that is the 1st place's ``TimmUnet``
+decoder (its last, skip-less level is then upsample → conv → conv).
 
-Modules are registered as ``blocks`` then ``upsamples`` so the state-dict order is
-stable (and matches the published 2nd-place networks).
+Modules are registered as ``blocks``, ``upsamples``, then ``upsample_convs`` (only with
+``upsample_conv``) so the state-dict order is stable (and matches the published
+2nd-place networks).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from geopose.errors import UsageError
-from geopose.models.blocks import DepthwiseSeparableConv2d, conv_bn_act, make_activation
+from geopose.models.blocks import DepthwiseSeparableConv2d, conv_act, conv_bn_act, make_activation
 from geopose.models.config import DecoderConfig
 from geopose.models.upsample import make_upsample
 
@@ -55,7 +60,22 @@ class ResidualBlock(nn.Module):
         return x + residual
 
 
-_BLOCKS: dict[str, type[nn.Module]] = {"conv": ConvBlock, "residual": ResidualBlock}
+class PlainBlock(nn.Module):
+    """One 3×3 conv (with bias) → activation, no normalisation."""
+
+    def __init__(self, in_ch: int, out_ch: int, activation: str) -> None:
+        super().__init__()
+        self.conv = conv_act(in_ch, out_ch, activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+_BLOCKS: dict[str, type[nn.Module]] = {
+    "conv": ConvBlock,
+    "residual": ResidualBlock,
+    "plain": PlainBlock,
+}
 
 
 class UNetDecoder(nn.Module):
@@ -80,17 +100,23 @@ class UNetDecoder(nn.Module):
                 f"from stride {deepest}"
             )
         skips = list(reversed(encoder_channels[:-1]))
-        blocks, upsamples = [], []
+        blocks, upsamples, up_convs = [], [], []
         in_ch = encoder_channels[-1]
         for i, out_ch in enumerate(config.channels):
             up = make_upsample(config.upsample, in_ch, config.align_corners)
+            up_ch = up.out_channels
+            if config.upsample_conv:
+                up_convs.append(conv_act(up_ch, out_ch, config.activation))
+                up_ch = out_ch
             skip_ch = skips[i] if i < len(skips) else 0
             block = _BLOCKS[config.block]
-            blocks.append(block(up.out_channels + skip_ch, out_ch, config.activation))
+            blocks.append(block(up_ch + skip_ch, out_ch, config.activation))
             upsamples.append(up)
             in_ch = out_ch
         self.blocks = nn.ModuleList(blocks)
         self.upsamples = nn.ModuleList(upsamples)
+        # Absent (not empty) without the option: older state dicts stay as they were.
+        self.upsample_convs = nn.ModuleList(up_convs) if up_convs else None
         self.out_channels = config.channels[-1]
         self.out_stride = deepest // 2 ** len(config.channels)
 
@@ -99,10 +125,11 @@ class UNetDecoder(nn.Module):
         x = features[-1]
         skips = list(reversed(features[:-1]))
         for i, (up, block) in enumerate(zip(self.upsamples, self.blocks, strict=True)):
-            if i < len(skips):
-                skip = skips[i]
-                x = torch.cat([up(x, (int(skip.shape[-2]), int(skip.shape[-1]))), skip], dim=1)
-            else:
-                x = up(x)
+            skip = skips[i] if i < len(skips) else None
+            x = up(x, None if skip is None else (int(skip.shape[-2]), int(skip.shape[-1])))
+            if self.upsample_convs is not None:
+                x = self.upsample_convs[i](x)
+            if skip is not None:
+                x = torch.cat([x, skip], dim=1)
             x = block(x)
         return x

@@ -19,7 +19,7 @@ from geopose.errors import DataError
 from geopose.models.config import InputConvention, ModelSpec
 from geopose.models.factory import create_model
 from geopose.models.peers import load_peer_state_dict
-from geopose.models.published import PublishedFile, identify, read_manifest_resource
+from geopose.models.published import PublishedFile, identify, manifest_in_preset_order
 from geopose.models.registry import get_preset
 from geopose.models.safe_pickle import read_torch_pickle
 from geopose.models.saved import save_model
@@ -63,7 +63,7 @@ def import_published(src: str | Path, out: str | Path, arch: str | None = None) 
     found = identify(read_torch_pickle(src), src, arch)
     spec = imported_spec(found, src)
     model = create_model(spec)
-    load_peer_state_dict(model, found.state, read_manifest_resource(found.network.manifest), src)
+    load_peer_state_dict(model, found.state, manifest_in_preset_order(found.network), src)
     save_model(
         out,
         model,

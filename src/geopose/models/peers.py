@@ -3,14 +3,15 @@
 A manifest (JSON) lists every state-dict entry of a reference network as
 ``[name, shape, dtype]`` in order. The presets ``b7-unet``, ``b6-rdtsc-unet`` and
 ``r34-unet`` have the same shapes in the same order, so the i-th key of ours maps to the
-i-th key of theirs; :func:`load_peer_state_dict` renames a state dict laid out by the
-peer's names and loads it strictly.
+i-th key of theirs; ``v2l-timm-unet`` has them in the order of the manifest regrouped by
+key prefixes (:func:`reorder_manifest`). :func:`load_peer_state_dict` renames a state
+dict laid out by the peer's names and loads it strictly.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,26 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("state_dict"), list):
         raise DataError(path, "not a state-dict manifest (no 'state_dict' list)")
     return manifest
+
+
+def reorder_manifest(manifest: Mapping[str, Any], prefixes: Sequence[str]) -> dict[str, Any]:
+    """The manifest with its entries grouped by ``prefixes``, in that order.
+
+    Each entry goes to the first prefix its name starts with, keeping the manifest's
+    order within a group; for a peer whose modules are registered in another order than
+    geopose's (the 1st place registers its decoder before its encoder). Empty
+    ``prefixes``: the manifest unchanged. ValueError names an entry no prefix matches.
+    """
+    if not prefixes:
+        return dict(manifest)
+    groups: list[list[Any]] = [[] for _ in prefixes]
+    for entry in manifest["state_dict"]:
+        name = str(entry[0])
+        index = next((i for i, p in enumerate(prefixes) if name.startswith(p)), None)
+        if index is None:
+            raise ValueError(f"manifest entry {name} matches none of the key-order prefixes")
+        groups[index].append(entry)
+    return {**manifest, "state_dict": [e for group in groups for e in group]}
 
 
 def manifest_shapes(manifest: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...]]]:

@@ -2,7 +2,9 @@
 
 ``b7-unet``, ``b6-rdtsc-unet`` and ``r34-unet`` reproduce, tensor for tensor (same
 shapes in the same order), the published 2nd-place networks and the official baseline,
-so their trained weights can be loaded through a key mapping (:mod:`geopose.models.peers`).
+and ``v2l-timm-unet`` the 1st place's (same shapes; its key order differs, see
+:mod:`geopose.models.published`), so their trained weights can be loaded through a key
+mapping (:mod:`geopose.models.peers`).
 """
 
 from __future__ import annotations
@@ -127,6 +129,23 @@ PRESETS: tuple[dict[str, Any], ...] = (
         "decoder": {"channels": [256, 128, 64, 32, 16], "upsample": "nearest"},
         "heads": [
             {"kind": "orientation"},
+            {"kind": "dense", "hidden": [], "height_gsd_at": None, "output_activation": "identity"},
+            _SCALE,
+        ],
+    },
+    {
+        "name": "v2l-timm-unet",
+        "description": "1st place TimmUnet(tf_efficientnetv2_l_in21k): plain-conv UNet decoder "
+        "(upsample conv, skip concat, conv), heads at stride 1, no GSD input",
+        "encoder": {"name": "tf_efficientnetv2_l.in21k"},
+        "decoder": {
+            "channels": [256, 192, 128, 64, 64],
+            "block": "plain",
+            "upsample": "nearest",
+            "upsample_conv": True,
+        },
+        "heads": [
+            {"kind": "orientation", "dropout": 0.5},
             {"kind": "dense", "hidden": [], "height_gsd_at": None, "output_activation": "identity"},
             _SCALE,
         ],

@@ -32,6 +32,7 @@ import numpy as np
 from torch import Tensor
 
 from geopose.errors import DataError
+from geopose.models.peers import reorder_manifest
 
 _MAX_NAMED = 6
 
@@ -44,6 +45,8 @@ class PublishedNetwork:
     ``channel_order`` ("RGB"/"BGR"), ``mean``/``std`` (applied to the channels in the
     network's order, values in [0, 1]) and ``resolution_factor`` (network pixels per
     input pixel); ``raw_dense`` means its AGL and magnitude heads have no final ReLU.
+    ``key_order``: the authors' key prefixes in the order the preset holds the same
+    tensors (empty: the manifest's own order), see :func:`manifest_in_preset_order`.
     """
 
     name: str
@@ -53,6 +56,7 @@ class PublishedNetwork:
     convention: dict[str, Any]
     raw_dense: bool = False
     published: str = ""
+    key_order: tuple[str, ...] = ()
 
 
 _IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
@@ -81,10 +85,28 @@ NETWORKS: dict[str, PublishedNetwork] = {
             "timm_unet_v2l",
             "1st place",
             "timm_unet_v2l_manifest.json",
-            None,
-            {"channel_order": "RGB", **_IMAGENET, "resolution_factor": 1.0},
+            "v2l-timm-unet",
+            # Their Dataset: (image / 255 - 0.5) * 2 on gdal's RGB.
+            {"channel_order": "RGB", "mean": [0.5] * 3, "std": [0.5] * 3, "resolution_factor": 1.0},
+            raw_dense=True,
             published="Dropbox links in the 1st place's Dockerfile (drivendataorg/"
             "overhead-geopose-challenge); NGA DataPort",
+            # TimmUnet registers bottlenecks, decoder_stages (finest first), last_upsample,
+            # heads, then the encoder; v2l-timm-unet: encoder, decoder blocks (coarsest
+            # first, the last upsample's second conv last), upsample convs, heads.
+            key_order=(
+                "encoder.",
+                "bottlenecks.",
+                "last_upsample.layer.3.",
+                "decoder_stages.3.",
+                "decoder_stages.2.",
+                "decoder_stages.1.",
+                "decoder_stages.0.",
+                "last_upsample.layer.1.",
+                "xydir_head.",
+                "height_head.",
+                "mag_head.",
+            ),
         ),
         PublishedNetwork(
             "baseline_unet_vflow",
@@ -97,6 +119,12 @@ NETWORKS: dict[str, PublishedNetwork] = {
         ),
     )
 }
+
+
+def importable_files(preset: str) -> list[str]:
+    """The published checkpoints preset ``preset`` imports, as ``"TEAM NETWORK"``."""
+    return [f"{n.team} {n.name}" for n in NETWORKS.values() if n.preset == preset]
+
 
 #: Format names (what :func:`identify` reports).
 FORMATS = ("2nd-place-best", "2nd-place-train", "1st-place", "baseline")
@@ -115,6 +143,11 @@ def read_manifest_resource(file: str) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("state_dict"), list):
         raise DataError(file, "not a state-dict manifest")
     return manifest
+
+
+def manifest_in_preset_order(network: PublishedNetwork) -> dict[str, Any]:
+    """The network's manifest with its entries in the order of its preset's state dict."""
+    return reorder_manifest(read_manifest_resource(network.manifest), network.key_order)
 
 
 @dataclass

@@ -28,6 +28,7 @@ import contextlib
 import math
 import random
 import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from geopose.errors import DataError, JobAborted, UsageError
 from geopose.io.catalog import open_layout
 from geopose.io.layout import Entry
 from geopose.losses import build_loss
-from geopose.models import create_model
+from geopose.models import ModelSpec
 from geopose.models.weights import load_strict
 from geopose.precision import autocast, grad_scaler
 from geopose.runtime import Runtime
@@ -61,6 +62,7 @@ from geopose.training.nonfinite import NonFiniteGuard, is_finite, weights_finite
 from geopose.training.optim import build_optimizer, scaled_lr
 from geopose.training.run_files import RunFiles
 from geopose.training.schedule import LRSchedule
+from geopose.training.start_model import start_model
 from geopose.training.state import rng_state, set_rng_state
 from geopose.training.validate import evaluate, sync_buffers
 
@@ -147,6 +149,10 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - libraries still draw from it
     torch.manual_seed(seed)
+
+
+def _spec(data: dict[str, Any]) -> ModelSpec:
+    return ModelSpec.from_dict(data)
 
 
 def _peak_mem_mb(device: torch.device) -> float:
@@ -249,8 +255,12 @@ class Trainer:
 
     def _build_model(self) -> None:
         c, rt = self.config, self.runtime
-        pretrained: bool | str = c.model.weights or c.model.pretrained
-        model = create_model(c.model.preset, pretrained=pretrained).to(self.device)
+        # A geopose checkpoint in model.weights is the whole model (fine-tuning); any
+        # other file holds encoder weights (training.start_model).
+        start = start_model(c.model)
+        if rt.is_main and self.progress:
+            print(f"model: {start.origin}", file=sys.stderr)
+        model = start.model.to(self.device)
         self.model_spec = model.spec.to_dict()  # what every checkpoint of the run carries
         if c.train.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -298,11 +308,13 @@ class Trainer:
                 f"at step {extra.get('step')} (a write was interrupted); cannot resume exactly",
             )
         saved_spec = read_checkpoint_header(self.files.last).model
-        if saved_spec is not None and saved_spec != self.model_spec:
+        # Compared as specs, so fields added since the run began (at their defaults) pass.
+        if saved_spec is not None and _spec(saved_spec) != _spec(self.model_spec):
             raise DataError(
                 self.files.last,
                 f"the run's model differs from what preset {self.config.model.preset!r} "
-                "builds today (the preset was edited); cannot resume exactly",
+                "builds today (the preset was edited, or the checkpoint in model.weights "
+                "changed); cannot resume exactly",
             )
         load_strict(self.raw_model, weights, self.files.last)  # names missing/unexpected keys
         self.optimizer.load_state_dict(state["optimizer"])
