@@ -37,6 +37,29 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "name": "small-lean",
+        "description": "MobileNetV4-small UNet with the lean orientation head: 15x tiny's "
+        "weights at about its CPU step time",
+        "encoder": {"name": "mobilenetv4_conv_small"},
+        "decoder": {"channels": [96, 64, 48, 32]},
+        "heads": [
+            {"kind": "dense", "hidden": [16]},
+            _SCALE,
+            {"kind": "lean_orientation", "hidden": 16},
+        ],
+    },
+    {
+        "name": "regnet-lean",
+        "description": "RegNetX-200MF UNet with the lean orientation head",
+        "encoder": {"name": "regnetx_002"},
+        "decoder": {"channels": [96, 64, 48, 32]},
+        "heads": [
+            {"kind": "dense", "hidden": [16]},
+            _SCALE,
+            {"kind": "lean_orientation", "hidden": 16},
+        ],
+    },
+    {
         "name": "b0-unet",
         "description": "EfficientNet-B0 UNet, a real CPU-friendly model",
         "encoder": {"name": "efficientnet_b0.ra_in1k"},

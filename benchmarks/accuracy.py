@@ -1,0 +1,332 @@
+"""The accuracy benchmark: a fixed synthetic dataset, a large held-out set, the official
+score with 95 % bootstrap intervals, the ceilings oracles reach, and training runs.
+
+    python benchmarks/accuracy.py data                       # make the fixed datasets
+    python benchmarks/accuracy.py ceilings                   # oracle scores (no training)
+    python benchmarks/accuracy.py run NAME [--steps N] [--train-tiles N] [--seed S]
+                                  [--recipe demo] [--threads 1] [-- key=value ...]
+    python benchmarks/accuracy.py eval CHECKPOINT [--name NAME] [--tta d4]
+    python benchmarks/accuracy.py table                      # all results as Markdown
+
+Data (``benchmarks/data/``, made once, byte-identical for the seeds below):
+``heldout``: 64 tiles per city of 256 px (seed 2026, districts of its own);
+``train-N``: N training tiles per city of 256 px (seed 11). The held-out score is
+pooled per city as the official metric does, with intervals from resampling tiles
+within each city (:mod:`geopose.intervals`). Every command prints JSON on stdout and
+writes it under ``benchmarks/results/accuracy/``; ``table`` prints them as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+RESULTS = HERE / "results" / "accuracy"
+RUNS = HERE / "runs"
+HELDOUT_SEED, TRAIN_SEED = 2026, 11
+HELDOUT_PER_CITY, TILE = 64, 256
+CITIES = ("ARG", "ATL", "JAX", "OMA")
+
+
+def heldout_root() -> Path:
+    return DATA / "heldout"
+
+
+def train_root(per_city: int) -> Path:
+    return DATA / f"train-{per_city}"
+
+
+def _make(root: Path, train: int, test: int, seed: int) -> None:
+    from geopose.data.synth import write_dataset
+
+    if (root / "metadata.csv").is_file():
+        return
+    workers = max(1, min(2, os.cpu_count() or 1))
+    write_dataset(root, CITIES, train, test, TILE, seed, workers, progress=True)
+
+
+def ensure_data(train_tiles: int | None = None) -> None:
+    _make(heldout_root(), 0, HELDOUT_PER_CITY, HELDOUT_SEED)
+    if train_tiles:
+        _make(train_root(train_tiles), train_tiles, 0, TRAIN_SEED)
+
+
+# --- held-out truth and scoring ----------------------------------------------------------
+
+
+def heldout() -> Iterator[dict[str, Any]]:
+    """Held-out samples with their truth: image, gsd, city, id, agl (m), scale, angle."""
+    from geopose.io import load_sample, open_layout, read_agl, read_vflow
+    from geopose.io.layout import TRUTH_DIR, agl_name, vflow_name
+
+    root = heldout_root()
+    for entry in open_layout(root).entries("test"):
+        sample = load_sample(entry)
+        scale, angle = read_vflow(root / TRUTH_DIR / vflow_name(entry.id))
+        sample.update(
+            agl=read_agl(root / TRUTH_DIR / agl_name(entry.id)),
+            scale=scale,
+            angle=angle,
+            city=entry.city,
+        )
+        yield sample
+
+
+def _report(tiles: list[Any]) -> dict[str, Any]:
+    from geopose.intervals import score_with_intervals
+
+    return score_with_intervals(tiles, resamples=1000).as_dict()
+
+
+def evaluate_checkpoint(checkpoint: Path, tta: str = "d4", threads: int = 1) -> dict[str, Any]:
+    """Predict the held-out set with ``checkpoint`` and score it with intervals."""
+    import torch
+
+    from geopose.engine.predict import PredictOptions, make_predictor
+    from geopose.intervals import tile_stats
+
+    torch.set_num_threads(threads)
+    predictor = make_predictor(
+        [checkpoint], PredictOptions(tta=tta, precision="fp32", device="cpu", batch_size=4)
+    )
+    stats = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for s in heldout():
+            res = predictor.predict_tiles(s["image"][None], [s["gsd"]])[0]
+            stats.append(
+                tile_stats(s["city"], s["agl"], s["scale"], s["angle"],
+                           res.agl, res.scale, res.angle)
+            )  # fmt: skip
+    out = _report(stats)
+    out["predict_s"] = time.perf_counter() - start
+    return out
+
+
+# --- ceilings ----------------------------------------------------------------------------
+
+
+def _circular_mean(angles: list[float]) -> float:
+    return math.atan2(np.mean(np.sin(angles)), np.mean(np.cos(angles))) % (2 * math.pi)
+
+
+def _blur(agl: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    filled = np.nan_to_num(agl, nan=0.0)
+    return gaussian_filter(filled, sigma).astype(np.float32)
+
+
+def ceilings() -> dict[str, Any]:
+    """Scores of oracles that know part of the truth, on the held-out set."""
+    from geopose.intervals import tile_stats
+
+    samples = list(heldout())
+
+    def by_city(fn: Callable[[list[float]], float], key: str) -> dict[str, float]:
+        return {c: fn([s[key] for s in samples if s["city"] == c]) for c in CITIES}
+
+    scale_m = by_city(lambda v: float(np.mean(v)), "scale")
+    angle_m = by_city(_circular_mean, "angle")
+    twenty = math.radians(20)
+    oracles: dict[str, Callable[[dict[str, Any]], tuple[np.ndarray, float, float]]] = {
+        "true AGL, true flow (perfect)": lambda s: (s["agl"], s["scale"], s["angle"]),
+        "true magnitude, scale = city mean (AGL = mag / mean scale)": lambda s: (
+            s["agl"] * s["scale"] / scale_m[s["city"]], scale_m[s["city"]], s["angle"]
+        ),
+        "true AGL and angle, scale = city mean": lambda s: (
+            s["agl"], scale_m[s["city"]], s["angle"]
+        ),
+        "true AGL and scale, angle = city mean": lambda s: (
+            s["agl"], s["scale"], angle_m[s["city"]]
+        ),
+        "true AGL, flow = city mean (scale and angle)": lambda s: (
+            s["agl"], scale_m[s["city"]], angle_m[s["city"]]
+        ),
+        "true AGL, zero flow": lambda s: (s["agl"], 0.0, s["angle"]),
+        "true AGL, angle off by 20°": lambda s: (s["agl"], s["scale"], s["angle"] + twenty),
+        "true AGL, scale off by 20 %": lambda s: (s["agl"], 1.2 * s["scale"], s["angle"]),
+        "AGL capped at 20 m, true flow": lambda s: (
+            np.minimum(s["agl"], 20.0), s["scale"], s["angle"]
+        ),
+        "AGL blurred σ 1 px, true flow": lambda s: (_blur(s["agl"], 1), s["scale"], s["angle"]),
+        "AGL blurred σ 2 px, true flow": lambda s: (_blur(s["agl"], 2), s["scale"], s["angle"]),
+        "AGL blurred σ 4 px, true flow": lambda s: (_blur(s["agl"], 4), s["scale"], s["angle"]),
+        "AGL blurred σ 8 px, true flow": lambda s: (_blur(s["agl"], 8), s["scale"], s["angle"]),
+        "AGL × 0.8 (all heights 20 % low), true flow": lambda s: (
+            0.8 * s["agl"], s["scale"], s["angle"]
+        ),
+        "AGL = tile's mean, true flow": lambda s: (
+            np.full_like(s["agl"], np.nanmean(s["agl"])), s["scale"], s["angle"]
+        ),
+    }  # fmt: skip
+    rows = {}
+    for name, oracle in oracles.items():
+        tiles = []
+        for s in samples:
+            agl, scale, angle = oracle(s)
+            tiles.append(tile_stats(s["city"], s["agl"], s["scale"], s["angle"], agl, scale, angle))
+        rows[name] = _report(tiles)
+    return {"kind": "ceilings", "tiles": len(samples), "rows": rows}
+
+
+# --- training runs -----------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train with ``geopose train`` (a subprocess, as a user runs it), then evaluate."""
+    ensure_data(args.train_tiles)
+    out = RUNS / args.name
+    cmd = [
+        sys.executable, "-m", "geopose", "train", "--config", args.recipe,
+        "--data", str(train_root(args.train_tiles)), "--out", str(out), "--no-progress",
+        f"train.max_steps={args.steps}", f"train.seed={args.seed}",
+        f"train.threads={args.threads}", "train.time_limit_s=null", *args.overrides,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    if (out / "last.safetensors").is_file() and args.reuse:
+        seconds = float("nan")
+    else:
+        if out.exists():
+            raise SystemExit(f"{out} exists; remove it or pass --reuse")
+        RUNS.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with open(RUNS / f"{args.name}.log", "w") as log:
+            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        seconds = time.perf_counter() - start
+        if code != 0:
+            raise SystemExit(f"training failed with exit code {code}; see {RUNS / args.name}.log")
+    report = evaluate_checkpoint(out / "last.safetensors", args.tta, args.threads)
+    return {
+        "kind": "run",
+        "name": args.name,
+        "command": " ".join(
+            [
+                "python benchmarks/accuracy.py run",
+                args.name,
+                f"--steps {args.steps} --train-tiles {args.train_tiles}",
+                f"--seed {args.seed} --recipe {args.recipe}",
+                "--",
+                *args.overrides,
+            ]
+        ),
+        "recipe": args.recipe,
+        "steps": args.steps,
+        "train_tiles_per_city": args.train_tiles,
+        "seed": args.seed,
+        "overrides": args.overrides,
+        "threads": args.threads,
+        "train_s": seconds,
+        **report,
+    }
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def _write(name: str, result: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+def _iv(d: dict[str, float] | None) -> str:
+    if not d:
+        return "–"
+    return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
+
+
+def table() -> str:
+    lines = [
+        "| run | steps | tiles/city | seed | score [95 % CI] | AGL R² | VFLOW R² | "
+        "angle err ° (A/T/J/O) | |scale err| px/m (A/T/J/O) | "
+        "rel. bias 20–50 m (A/T/J/O) | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(RESULTS.glob("*.json")):
+        r = json.loads(path.read_text())
+        if r.get("kind") != "run":
+            continue
+        cities = r["cities"]
+        ang = "/".join(f"{cities[c]['angle_error_deg']['value']:.0f}" for c in CITIES)
+        sc = "/".join(f"{cities[c]['abs_scale_error']['value']:.2f}" for c in CITIES)
+        bias = []
+        for c in CITIES:
+            b = next(x for x in cities[c]["agl_bias_by_height"] if x["bin_m"][0] == 20.0)
+            rb = b["relative_bias"]
+            bias.append(f"{rb['value']:+.2f}" if rb else "–")
+        lines.append(
+            f"| {r['name']} | {r['steps']} | {r['train_tiles_per_city']} | {r['seed']} | "
+            f"{_iv(r['score'])} | {_iv(r['agl_r2'])} | {_iv(r['vflow_r2'])} | {ang} | {sc} | "
+            f"{'/'.join(bias)} | {r['train_s']:.0f} |"
+        )
+    ceil = RESULTS / "ceilings.json"
+    if ceil.is_file():
+        lines += ["", "| oracle | score [95 % CI] | AGL R² | VFLOW R² |", "|---|---|---|---|"]
+        for name, r in json.loads(ceil.read_text())["rows"].items():
+            lines.append(
+                f"| {name} | {_iv(r['score'])} | {_iv(r['agl_r2'])} | {_iv(r['vflow_r2'])} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    p = sub.add_parser("data", help="make the fixed benchmark datasets")
+    p.add_argument("--train-tiles", type=int, default=128, help="training tiles per city")
+    sub.add_parser("ceilings", help="oracle scores on the held-out set")
+    p = sub.add_parser("run", help="train (geopose train) and evaluate")
+    p.add_argument("name")
+    p.add_argument("--steps", type=int, default=2000, help="optimizer steps")
+    p.add_argument("--train-tiles", type=int, default=128, help="training tiles per city")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", default="demo", help="recipe name or YAML file")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--tta", default="d4")
+    p.add_argument("--reuse", action="store_true", help="evaluate an existing run again")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (after --)")
+    p = sub.add_parser("eval", help="evaluate a checkpoint on the held-out set")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--name", default=None)
+    p.add_argument("--tta", default="d4")
+    sub.add_parser("table", help="all results as a Markdown table")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:  # key=value overrides may follow a "--"
+        argv.remove("--")
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.verb != "run" or not all("=" in x for x in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.verb == "run":
+        args.overrides = [*args.overrides, *extra]
+    if args.verb == "data":
+        ensure_data(args.train_tiles)
+    elif args.verb == "ceilings":
+        ensure_data()
+        _write("ceilings", ceilings())
+    elif args.verb == "run":
+        _write(args.name, run(args))
+    elif args.verb == "eval":
+        ensure_data()
+        result = {"kind": "eval", "checkpoint": str(args.checkpoint),
+                  **evaluate_checkpoint(args.checkpoint, args.tta)}  # fmt: skip
+        _write(args.name or args.checkpoint.stem, result)
+    else:
+        print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
