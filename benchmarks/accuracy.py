@@ -94,7 +94,7 @@ def evaluate_checkpoint(checkpoint: Path, tta: str = "d4", threads: int = 1) -> 
     """Predict the held-out set with ``checkpoint`` and score it with intervals."""
     import torch
 
-    from geopose.engine.predict import PredictOptions, make_predictor
+    from geopose.inference.predict import PredictOptions, make_predictor
     from geopose.intervals import tile_stats
 
     torch.set_num_threads(threads)

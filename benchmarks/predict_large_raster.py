@@ -2,7 +2,7 @@
 
 Builds the input once (a synthetic city tile repeated with flips, written block by
 block as a tiled, deflate-compressed, georeferenced GeoTIFF), then runs
-:func:`geopose.engine.predict.predict_raster` — the code of ``geopose predict --image``
+:func:`geopose.inference.predict.predict_raster` — the code of ``geopose predict --image``
 — with a randomly initialised model and prints JSON: seconds, windows/s, peak resident
 memory (MiB, from ``getrusage``) and the output file size. Neither the input nor the
 output raster is ever held in memory whole.
@@ -26,10 +26,10 @@ from rasterio.windows import Window
 
 import geopose  # noqa: F401  (torchvision guard before timm)
 from geopose.data.synth import generate_sample
-from geopose.engine.load_model import load_model
-from geopose.engine.predict import predict_raster
-from geopose.engine.predictor import Predictor
-from geopose.engine.tta import TTAModel
+from geopose.inference.load_model import load_model
+from geopose.inference.predict import predict_raster
+from geopose.inference.predictor import Predictor
+from geopose.inference.tta import TTAModel
 from geopose.models import create_model
 
 

@@ -2,7 +2,7 @@
 
 Everything is measured in one run (so ratios hold on a busy machine), with random
 weights (speed does not depend on them), in eval mode under ``torch.inference_mode``,
-through :class:`geopose.engine.predictor.Predictor` — the code ``geopose predict`` runs.
+through :class:`geopose.inference.predictor.Predictor` — the code ``geopose predict`` runs.
 
 - ``modes``: tiles/s for every ``--modes`` × ``--precisions`` pair (all views of a tile
   in one forward pass).
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 import geopose  # noqa: F401  (torchvision guard before timm)
-from geopose.engine.predictor import Predictor
-from geopose.engine.tta import TTAModel
+from geopose.inference.predictor import Predictor
+from geopose.inference.tta import TTAModel
 from geopose.models import create_model
 
 

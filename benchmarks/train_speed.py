@@ -25,7 +25,7 @@ import torch
 from geopose.config import load_config
 from geopose.data.collate import collate_samples
 from geopose.data.synth import write_dataset
-from geopose.engine.train import Trainer, TrainHooks
+from geopose.training.trainer import Trainer, TrainHooks
 
 
 def _variants(device: str) -> list[tuple[str, bool]]:

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from geopose.engine.load_model import load_model
 from geopose.errors import UsageError
+from geopose.inference.load_model import load_model
 from geopose.io.atomic import atomic_path
 from geopose.models import OUTPUT_KEYS
 

@@ -212,7 +212,7 @@ def _choose_scores(
 
 def _shrunk_flows(pred_dir: Path) -> bool:
     """Whether the prediction manifest in ``pred_dir`` says flows were shrunk."""
-    from geopose.engine.manifest import MANIFEST
+    from geopose.inference.manifest import MANIFEST
 
     try:
         settings = json.loads((pred_dir / MANIFEST).read_text(encoding="utf-8"))["settings"]

@@ -13,8 +13,8 @@ from geopose.checkpoint import load_checkpoint
 from geopose.cli import main
 from geopose.config import load_config
 from geopose.data.synth import write_dataset
-from geopose.engine.recipes import recipe_names, recipe_path
 from geopose.models import create_model, list_presets
+from geopose.training.recipes import recipe_names, recipe_path
 
 SMALL = ["data.folds=4", "train.batch_size=3", "train.crop_size=32", "train.workers=0"]
 

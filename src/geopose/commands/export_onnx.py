@@ -51,8 +51,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, check, report; returns the exit code."""
-    from geopose.engine.load_model import load_model
     from geopose.export import compare_onnx, export_model
+    from geopose.inference.load_model import load_model
 
     model = load_model(args.checkpoint)
     export_model(model, args.out, height=args.size)

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from geopose.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from geopose.io.atomic import atomic_write_text
-from geopose.io.catalog import SPLITS
+from geopose.io.layout import SPLITS
 
 if TYPE_CHECKING:
-    from geopose.engine.predict import LayoutSummary, PredictOptions
+    from geopose.inference.predict import LayoutSummary, PredictOptions
 
-#: Choices of --tta and --precision (equal to geopose.engine.tta.TTA_MODES and
-#: geopose.engine.precision.PRECISIONS; spelled out so ``geopose --help`` need not
+#: Choices of --tta and --precision (equal to geopose.inference.tta.TTA_MODES and
+#: geopose.precision.PRECISIONS; spelled out so ``geopose --help`` need not
 #: import the engine).
 TTA_CHOICES = ("none", "flip", "d2", "d4")
 PRECISION_CHOICES = ("fp32", "bf16", "fp16", "auto")
@@ -140,7 +140,7 @@ def register(subparsers: Any) -> None:
 
 def options_from(args: argparse.Namespace) -> PredictOptions:
     """PredictOptions from the parsed command line."""
-    from geopose.engine.predict import PredictOptions
+    from geopose.inference.predict import PredictOptions
 
     return PredictOptions(
         tta=args.tta,
@@ -157,8 +157,8 @@ def options_from(args: argparse.Namespace) -> PredictOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb; returns the exit code."""
-    from geopose.engine.dist_predict import shard_from_env
-    from geopose.engine.predict import predict_layout
+    from geopose.inference.dist_predict import shard_from_env
+    from geopose.inference.predict import predict_layout
 
     options = options_from(args)
     if args.image is not None:
@@ -204,7 +204,7 @@ def _run_raster(args: argparse.Namespace, options: PredictOptions) -> int:
         raise UsageError("--image needs --gsd (metres per pixel)")
     if args.tar:
         raise UsageError("--tar is for --data layouts")
-    from geopose.engine.predict import predict_raster
+    from geopose.inference.predict import predict_raster
 
     summary = predict_raster(
         args.checkpoint, args.image, args.gsd, args.out, options=options, progress=not args.quiet
@@ -237,12 +237,14 @@ def _rectify_layout(args: argparse.Namespace, summary: LayoutSummary) -> None:
 
 def _rectify_one(image: Path, agl: Path, vflow: Path, out: Path) -> None:
     """Rectify one predicted image (the whole raster in memory)."""
-    from geopose.commands.rectify import input_geo, write_outputs
-    from geopose.engine.predict import raster_stem
     from geopose.io import read_agl, read_rgb, read_vflow
+    from geopose.io.layout import image_stem
+    from geopose.io.raster import first_georeferenced
+    from geopose.io.rectified import write_rectified
     from geopose.rectify import rectify
 
     scale, angle = read_vflow(vflow)
-    result = rectify(read_rgb(image), read_agl(agl), scale, angle)
-    write_outputs(out, raster_stem(image), result, input_geo(agl, image), "tif")
+    r = rectify(read_rgb(image), read_agl(agl), scale, angle)
+    geo = first_georeferenced(agl, image)
+    write_rectified(out, image_stem(image), r.image, r.agl, r.occluded, r.filled, geo=geo)
     print(f"rectified {image.name} → {out}", file=sys.stderr)

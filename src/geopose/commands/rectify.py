@@ -1,12 +1,8 @@
 """``geopose rectify``: write the ground-level RGB and AGL of one oblique image.
 
 Reads the image, its AGL map and its VFLOW JSON (scale, angle), moves every pixel by
-its vertical flow with :func:`geopose.rectify.rectify`, and writes into ``--out``:
-
-- ``{stem}_RGB_rectified.tif`` (or ``.png``): the ground-level image, occluded pixels
-  in ``--fill-color``;
-- ``{stem}_AGL_rectified.tif``: ground-level AGL, uint16 cm, 65535 where occluded;
-- ``{stem}_occluded.png`` and ``{stem}_filled.png``: 0/255 masks.
+its vertical flow with :func:`geopose.rectify.rectify`, and writes into ``--out`` the
+files of :mod:`geopose.io.rectified` (occluded pixels in ``--fill-color``).
 
 ``stem`` is the image id (``JAX_001`` for ``JAX_001_RGB.j2k``) or else the image file's
 stem. The rasters carry the CRS and transform of the AGL file (or else of the image):
@@ -20,14 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-from PIL import Image
-
 from geopose.errors import EXIT_OK, DataError, UsageError
-from geopose.io import GeoInfo, read_agl, read_geo, read_rgb, read_vflow, write_agl, write_rgb
-from geopose.io.atomic import atomic_path, atomic_write_text
-from geopose.io.layout import id_from_filename
+from geopose.io import read_agl, read_rgb, read_vflow
+from geopose.io.atomic import atomic_write_text
+from geopose.io.layout import image_stem
+from geopose.io.raster import first_georeferenced
+from geopose.io.rectified import FORMATS, write_rectified
 from geopose.rectify import RectifyResult, rectify
 
 
@@ -81,7 +75,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("tif", "png"),
+        choices=FORMATS,
         default="tif",
         help="rectified RGB file format (default: %(default)s)",
     )
@@ -101,44 +95,6 @@ def parse_color(text: str) -> tuple[int, int, int]:
     if len(values) != 3 or not all(0 <= v <= 255 for v in values):
         raise UsageError(f"--fill-color must be R,G,B with 0–255 each, got {text!r}")
     return values[0], values[1], values[2]
-
-
-def output_stem(image: Path) -> str:
-    """The image id of a layout name (``X_RGB.j2k`` → ``X``), else the file's stem."""
-    return id_from_filename(image.name) or image.stem
-
-
-def input_geo(agl: Path, image: Path) -> GeoInfo | None:
-    """Georeferencing of the AGL file, else of the image, else None."""
-    for path in (agl, image):
-        geo = read_geo(path)
-        if geo.is_georeferenced:
-            return geo
-    return None
-
-
-def write_mask(path: Path, mask: NDArray[np.bool_]) -> None:
-    """Write a boolean mask as an 8-bit PNG (255 = True), atomically."""
-    with atomic_path(path) as tmp:
-        Image.fromarray(np.where(mask, 255, 0).astype(np.uint8)).save(tmp, format="PNG")
-
-
-def write_outputs(
-    out: Path, stem: str, result: RectifyResult, geo: GeoInfo | None, fmt: str
-) -> dict[str, Path]:
-    """Write the four output files; returns them by role."""
-    paths = {
-        "rgb": out / f"{stem}_RGB_rectified.{fmt}",
-        "agl": out / f"{stem}_AGL_rectified.tif",
-        "occluded": out / f"{stem}_occluded.png",
-        "filled": out / f"{stem}_filled.png",
-    }
-    image = np.asarray(result.image, dtype=np.uint8)
-    write_rgb(paths["rgb"], image, geo=geo if fmt == "tif" else None)
-    write_agl(paths["agl"], result.agl, geo=geo)
-    write_mask(paths["occluded"], result.occluded)
-    write_mask(paths["filled"], result.filled)
-    return paths
 
 
 def figures(result: RectifyResult, scale: float, angle: float) -> dict[str, Any]:
@@ -175,8 +131,15 @@ def run(args: argparse.Namespace) -> int:
         )
     scale, angle = read_vflow(args.vflow)
     result = rectify(image, agl, scale, angle, max_hole=args.max_hole, fill_color=fill)
-    paths = write_outputs(
-        args.out, output_stem(args.image), result, input_geo(args.agl, args.image), args.format
+    paths = write_rectified(
+        args.out,
+        image_stem(args.image),
+        result.image,
+        result.agl,
+        result.occluded,
+        result.filled,
+        geo=first_georeferenced(args.agl, args.image),
+        fmt=args.format,
     )
     report = figures(result, scale, angle)
     report["outputs"] = {role: str(path) for role, path in paths.items()}

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from geopose.config import load_config
-from geopose.engine.recipes import recipe_path
 from geopose.errors import EXIT_OK, UsageError
 from geopose.io.atomic import atomic_write_text
+from geopose.training.recipes import recipe_path
 
 _HELP = "train a model (AGL in metres, flow angle in radians, scale in px/m) or resume a run"
 
@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
 
 
 def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
-    from geopose.engine.train import resume_config
+    from geopose.training.trainer import resume_config
 
     overrides = list(args.overrides)
     if args.resume:
@@ -86,8 +86,8 @@ def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb; returns the exit code."""
-    from geopose.engine.distributed import leave_process_group
-    from geopose.engine.train import train
+    from geopose.runtime import leave_process_group
+    from geopose.training.trainer import train
 
     config, out_dir, resume = _config_and_dir(args)
     try:

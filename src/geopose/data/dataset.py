@@ -25,7 +25,7 @@ from tqdm import tqdm
 from geopose.conventions import wrap_angle
 from geopose.data.cache import RasterCache
 from geopose.errors import DataError
-from geopose.io.catalog import Entry
+from geopose.io.layout import Entry
 from geopose.io.vflow import read_vflow
 from geopose.transforms import Compose, build_augmentation
 

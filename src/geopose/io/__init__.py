@@ -1,7 +1,8 @@
 """Reading and writing geopose data: rasters, VFLOW JSON, the competition layout, submissions."""
 
 from geopose.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from geopose.io.catalog import Entry, Layout, open_layout, scan_layout
+from geopose.io.catalog import open_layout, scan_layout
+from geopose.io.layout import Entry, Layout
 from geopose.io.problem import Problem
 from geopose.io.raster import (
     GeoInfo,

@@ -16,21 +16,26 @@ exists, ``test_truth``: the test ids with the RGB from ``test/`` and the labels 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from geopose.errors import DataError
 from geopose.io.layout import (
     METADATA_CSV,
+    TEST,
     TEST_COLUMNS,
     TEST_CSV,
     TEST_DIR,
+    TEST_TRUTH,
+    TRAIN,
     TRAIN_COLUMNS,
     TRAIN_CSV,
     TRAIN_DIR,
     TRUTH_DIR,
+    Entry,
     ImageMeta,
+    Layout,
     agl_name,
     id_from_filename,
     parse_metadata,
@@ -41,67 +46,7 @@ from geopose.io.layout import (
 from geopose.io.problem import Problem
 from geopose.io.raster import RGB_SUFFIXES
 
-TRAIN = "train"
-TEST = "test"
-TEST_TRUTH = "test_truth"
-SPLITS = (TRAIN, TEST, TEST_TRUTH)
-
 _KIND_SUFFIXES = {"rgb": RGB_SUFFIXES, "agl": (".tif", ".tiff"), "json": (".json",)}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One image of a layout split.
-
-    ``gsd`` in metres per pixel; ``rgb`` always set; ``agl`` (uint16 cm GeoTIFF) and
-    ``vflow`` (JSON, scale in px/cm) set for labelled splits, ``None`` for ``test``.
-    """
-
-    id: str
-    split: str
-    city: str
-    gsd: float
-    rgb: Path
-    agl: Path | None = None
-    vflow: Path | None = None
-    group: str | None = None
-
-    @property
-    def has_labels(self) -> bool:
-        """True when the entry has both label files (AGL and VFLOW)."""
-        return self.agl is not None and self.vflow is not None
-
-
-@dataclass(frozen=True)
-class Layout:
-    """A competition layout: its root and the entries of each split present."""
-
-    root: Path
-    splits: Mapping[str, tuple[Entry, ...]]
-    metadata: Mapping[str, ImageMeta]
-
-    def entries(self, split: str) -> tuple[Entry, ...]:
-        """Entries of ``split`` (``train``, ``test`` or ``test_truth``); empty if absent."""
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r} (use one of {', '.join(SPLITS)})")
-        return self.splits.get(split, ())
-
-    @property
-    def has_test_truth(self) -> bool:
-        """True when the layout has a ``test_truth/`` folder with labels of the test ids."""
-        return TEST_TRUTH in self.splits
-
-    def entry(self, image_id: str, split: str = TRAIN) -> Entry:
-        """The entry of ``image_id`` in ``split``; :class:`KeyError` when absent."""
-        for e in self.entries(split):
-            if e.id == image_id:
-                return e
-        raise KeyError(f"{image_id} is not in split {split!r} of {self.root}")
-
-    def __iter__(self) -> Iterator[Entry]:
-        """All entries, split after split."""
-        for split in SPLITS:
-            yield from self.splits.get(split, ())
 
 
 @dataclass(frozen=True)

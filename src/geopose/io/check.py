@@ -33,8 +33,8 @@ from tqdm import tqdm
 
 from geopose.conventions import AGL_NODATA, CM_PER_M
 from geopose.errors import DataError
-from geopose.io.catalog import TEST, TEST_TRUTH, TRAIN, IndexRow, LayoutScan, scan_layout
-from geopose.io.layout import ImageMeta, city_of
+from geopose.io.catalog import IndexRow, LayoutScan, scan_layout
+from geopose.io.layout import TEST, TEST_TRUTH, TRAIN, ImageMeta, city_of
 from geopose.io.problem import Problem
 from geopose.io.raster import raster_info, read_agl_cm, read_rgb
 from geopose.io.vflow import read_vflow

@@ -1,4 +1,5 @@
-"""The competition data layout (DESIGN.md §3): file naming and the three CSV indexes.
+"""The competition data layout (DESIGN.md §3): file naming, the three CSV indexes, and
+the opened layout (:class:`Layout` of :class:`Entry`; read by :mod:`geopose.io.catalog`).
 
 ```
 DATA/
@@ -19,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,13 @@ METADATA_CSV = "metadata.csv"
 TRAIN_COLUMNS = ("id", "agl", "json", "rgb")
 TEST_COLUMNS = ("id", "rgb")
 METADATA_COLUMNS = ("id", "city", "gsd")  # plus optional "group"
+
+#: Split names of a layout (``test_truth``: the test ids with the labels of
+#: ``test_truth/``).
+TRAIN = "train"
+TEST = "test"
+TEST_TRUTH = "test_truth"
+SPLITS = (TRAIN, TEST, TEST_TRUTH)
 
 RGB_SUFFIX = "_RGB.j2k"
 AGL_SUFFIX = "_AGL.tif"
@@ -73,6 +81,12 @@ def id_from_filename(name: str) -> str | None:
     return None
 
 
+def image_stem(path: Path) -> str:
+    """Output name stem of an image file: its id when the name follows the layout
+    (``JAX_001`` of ``JAX_001_RGB.tif``), else the file's stem."""
+    return id_from_filename(path.name) or path.stem
+
+
 @dataclass(frozen=True)
 class ImageMeta:
     """One row of ``metadata.csv``: city code, GSD (m/px) and optional location group."""
@@ -81,6 +95,61 @@ class ImageMeta:
     city: str
     gsd: float
     group: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One image of a layout split.
+
+    ``gsd`` in metres per pixel; ``rgb`` always set; ``agl`` (uint16 cm GeoTIFF) and
+    ``vflow`` (JSON, scale in px/cm) set for labelled splits, ``None`` for ``test``.
+    """
+
+    id: str
+    split: str
+    city: str
+    gsd: float
+    rgb: Path
+    agl: Path | None = None
+    vflow: Path | None = None
+    group: str | None = None
+
+    @property
+    def has_labels(self) -> bool:
+        """True when the entry has both label files (AGL and VFLOW)."""
+        return self.agl is not None and self.vflow is not None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A competition layout: its root and the entries of each split present."""
+
+    root: Path
+    splits: Mapping[str, tuple[Entry, ...]]
+    metadata: Mapping[str, ImageMeta]
+
+    def entries(self, split: str) -> tuple[Entry, ...]:
+        """Entries of ``split`` (``train``, ``test`` or ``test_truth``); empty if absent."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r} (use one of {', '.join(SPLITS)})")
+        return self.splits.get(split, ())
+
+    @property
+    def has_test_truth(self) -> bool:
+        """True when the layout has a ``test_truth/`` folder with labels of the test ids."""
+        return TEST_TRUTH in self.splits
+
+    def entry(self, image_id: str, split: str = TRAIN) -> Entry:
+        """The entry of ``image_id`` in ``split``; :class:`KeyError` when absent."""
+        for e in self.entries(split):
+            if e.id == image_id:
+                return e
+        raise KeyError(f"{image_id} is not in split {split!r} of {self.root}")
+
+    def __iter__(self) -> Iterator[Entry]:
+        """All entries, split after split."""
+        for split in SPLITS:
+            yield from self.splits.get(split, ())
 
 
 def read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:

@@ -108,13 +108,6 @@ def raster_info(path: str | Path) -> RasterInfo:
         )
 
 
-def raster_shape(path: str | Path) -> tuple[int, int]:
-    """(height, width) in pixels from the file header, without decoding pixels."""
-    p = Path(path)
-    with _open(p) as ds:
-        return int(ds.height), int(ds.width)
-
-
 def read_geo(path: str | Path) -> GeoInfo:
     """CRS and transform of a raster (``GeoInfo(None, None)`` when it carries none)."""
     p = Path(path)
@@ -123,6 +116,15 @@ def read_geo(path: str | Path) -> GeoInfo:
         georef = crs is not None or not ds.transform.is_identity
         transform = tuple(ds.transform)[:6] if georef else None
     return GeoInfo(crs=crs, transform=transform)
+
+
+def first_georeferenced(*paths: str | Path) -> GeoInfo | None:
+    """Georeferencing of the first of ``paths`` that carries any, else None."""
+    for path in paths:
+        geo = read_geo(path)
+        if geo.is_georeferenced:
+            return geo
+    return None
 
 
 def read_rgb(

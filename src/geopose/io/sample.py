@@ -6,7 +6,7 @@ from typing import Any
 
 from geopose.conventions import wrap_angle
 from geopose.errors import DataError
-from geopose.io.catalog import Entry
+from geopose.io.layout import Entry
 from geopose.io.raster import read_agl, read_rgb
 from geopose.io.vflow import read_vflow
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geopose.errors import DataError
-from geopose.io.catalog import TEST_TRUTH, TRAIN, open_layout
-from geopose.io.layout import TEST_DIR, VFLOW_SUFFIX, agl_name, city_of, rgb_name
+from geopose.io.catalog import open_layout
+from geopose.io.layout import TEST_DIR, TEST_TRUTH, TRAIN, VFLOW_SUFFIX, agl_name, city_of, rgb_name
 from geopose.io.raster import RGB_SUFFIXES
 
 

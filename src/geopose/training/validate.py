@@ -16,9 +16,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from geopose.data.collate import batch_to_device
-from geopose.engine.distributed import DistInfo
-from geopose.engine.precision import autocast
 from geopose.metrics import GeoposeMetric
+from geopose.precision import autocast
+from geopose.runtime import DistInfo
 
 
 @torch.no_grad()

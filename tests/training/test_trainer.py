@@ -16,11 +16,11 @@ from geopose.config import Config, config_to_dict
 from geopose.data.collate import batch_to_device, collate_samples
 from geopose.data.dataset import ValDataset
 from geopose.data.folds import split_ids
-from geopose.engine.train import StepStatus, TrainHooks, resume_config, seed_everything, train
 from geopose.errors import JobAborted, UsageError
 from geopose.io import open_layout
 from geopose.losses import build_loss
 from geopose.models import create_model
+from geopose.training.trainer import StepStatus, TrainHooks, resume_config, seed_everything, train
 
 MakeConfig = Callable[..., Config]
 CPU = torch.device("cpu")

@@ -17,7 +17,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from geopose.engine.distributed import pick_device
+from geopose.runtime import pick_device
 
 _T = TypeVar("_T")
 
@@ -49,7 +49,7 @@ def shard_from_env() -> Shard:
 
 def device_for(shard: Shard, requested: str = "auto") -> torch.device:
     """``cuda:LOCAL_RANK`` for ``auto``/``cuda`` when CUDA is available, else ``requested``
-    (the same rule as training's :func:`geopose.engine.distributed.pick_device`)."""
+    (the same rule as training's :func:`geopose.runtime.pick_device`)."""
     return pick_device(shard.local_rank, None if requested == "auto" else requested)
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from geopose.engine.nonfinite import NonFiniteGuard, is_finite, weights_finite
 from geopose.errors import JobAborted
+from geopose.training.nonfinite import NonFiniteGuard, is_finite, weights_finite
 
 
 def test_guard_counts_and_stops_after_consecutive_bad_steps() -> None:

@@ -47,19 +47,20 @@ from geopose.data.collate import Batch, batch_to_device, collate_samples
 from geopose.data.dataset import TrainDataset, ValDataset, build_cache
 from geopose.data.folds import split_ids
 from geopose.data.sampler import EpochSampler, steps_per_epoch
-from geopose.engine.distributed import DistInfo, any_true, barrier, init_distributed
-from geopose.engine.ema import ModelEma
-from geopose.engine.nonfinite import NonFiniteGuard, is_finite, weights_finite
-from geopose.engine.optim import build_optimizer, scaled_lr
-from geopose.engine.precision import autocast, grad_scaler, resolve_precision
-from geopose.engine.run_files import RunFiles
-from geopose.engine.schedule import LRSchedule
-from geopose.engine.state import rng_state, set_rng_state
-from geopose.engine.validate import evaluate, sync_buffers
 from geopose.errors import DataError, JobAborted, UsageError
-from geopose.io.catalog import Entry, open_layout
+from geopose.io.catalog import open_layout
+from geopose.io.layout import Entry
 from geopose.losses import build_loss
 from geopose.models import create_model
+from geopose.precision import autocast, grad_scaler, resolve_precision
+from geopose.runtime import DistInfo, any_true, barrier, init_distributed
+from geopose.training.ema import ModelEma
+from geopose.training.nonfinite import NonFiniteGuard, is_finite, weights_finite
+from geopose.training.optim import build_optimizer, scaled_lr
+from geopose.training.run_files import RunFiles
+from geopose.training.schedule import LRSchedule
+from geopose.training.state import rng_state, set_rng_state
+from geopose.training.validate import evaluate, sync_buffers
 
 #: Folds depend on the data only, not on train.seed, so runs with different seeds
 #: (an ensemble) share their validation fold.

@@ -20,10 +20,10 @@ from geopose.config import Config
 from geopose.data.collate import collate_samples
 from geopose.data.dataset import ValDataset
 from geopose.data.folds import split_ids
-from geopose.engine.distributed import DistInfo
-from geopose.engine.validate import evaluate
 from geopose.io import open_layout
 from geopose.models import create_model
+from geopose.runtime import DistInfo
+from geopose.training.validate import evaluate
 
 
 def _single_process_score(config: Config, weights: dict[str, torch.Tensor]) -> dict:

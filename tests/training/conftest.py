@@ -14,7 +14,7 @@ import pytest
 
 from geopose.config import Config, load_config
 from geopose.data.synth import write_dataset
-from geopose.engine.recipes import recipe_path
+from geopose.training.recipes import recipe_path
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,11 @@ from torch.utils.data import DataLoader
 
 from geopose.data.collate import collate_samples
 from geopose.data.dataset import ValDataset
-from geopose.engine.distributed import DistInfo
-from geopose.engine.validate import evaluate
 from geopose.io import open_layout
 from geopose.metrics import GeoposeMetric
 from geopose.models import create_model
+from geopose.runtime import DistInfo
+from geopose.training.validate import evaluate
 
 
 def test_evaluate_equals_the_metric_fed_tile_by_tile(synth_root: Path, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from geopose.engine.windows import StripBlender, WindowGrid, blend_profile, window_starts
 from geopose.errors import UsageError
+from geopose.inference.windows import StripBlender, WindowGrid, blend_profile, window_starts
 
 
 @pytest.mark.parametrize(

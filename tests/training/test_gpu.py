@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from geopose.config import Config
-from geopose.engine.train import Trainer, TrainHooks, train
+from geopose.training.trainer import Trainer, TrainHooks, train
 
 pytestmark = [
     pytest.mark.gpu,
@@ -47,7 +47,7 @@ def test_cuda_resume_is_exact(tiny_config: Callable[..., Config], tmp_path: Path
     train(tiny_config(*common), tmp_path / "a", progress=False)
     train(tiny_config(*common, "train.stop_after_steps=2"), tmp_path / "b", progress=False)
     from geopose.checkpoint import load_checkpoint
-    from geopose.engine.train import resume_config
+    from geopose.training.trainer import resume_config
 
     train(resume_config(tmp_path / "b", ["train.stop_after_steps=null"]), tmp_path / "b",
           resume=True, progress=False)  # fmt: skip

@@ -20,8 +20,8 @@ import torch
 import yaml
 
 from geopose.checkpoint import save_checkpoint
-from geopose.engine.state import load_state, save_state
 from geopose.io.atomic import atomic_write_text
+from geopose.training.state import load_state, save_state
 
 LAST = "last.safetensors"
 LAST_STATE = "last.state.safetensors"

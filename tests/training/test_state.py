@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from geopose.engine.state import load_state, rng_state, save_state, set_rng_state
 from geopose.errors import DataError
+from geopose.training.state import load_state, rng_state, save_state, set_rng_state
 
 
 def _train_a_bit(model: torch.nn.Module, opt: torch.optim.Optimizer, steps: int) -> None:

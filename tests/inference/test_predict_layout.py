@@ -14,8 +14,8 @@ import torch
 from agl_compare import assert_file_matches_prediction
 from geopose.cli import main
 from geopose.conventions import agl_cm_to_m, agl_m_to_cm, scale_from_file, scale_to_file
-from geopose.engine.predict import PredictOptions, make_predictor, predict_layout
 from geopose.errors import UsageError
+from geopose.inference.predict import PredictOptions, make_predictor, predict_layout
 from geopose.io import load_sample, open_layout, read_agl, read_vflow
 from geopose.io.layout import agl_name, vflow_name
 from geopose.metrics import GeoposeMetric

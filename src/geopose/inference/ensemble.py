@@ -1,6 +1,6 @@
 """Ensembles of several models (folds, top-k checkpoints), possibly of different architectures.
 
-Each member is usually a :class:`geopose.engine.tta.TTAModel`. Outputs are combined with
+Each member is usually a :class:`geopose.inference.tta.TTAModel`. Outputs are combined with
 per-member weights ``w`` (normalised to sum 1):
 
 - ``agl`` (m), ``mag`` (px) and ``scale`` (px/m): weighted means;

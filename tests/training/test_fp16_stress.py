@@ -14,8 +14,8 @@ import torch
 
 from geopose.config import Config
 from geopose.data.collate import collate_samples
-from geopose.engine.nonfinite import weights_finite
-from geopose.engine.train import Trainer, TrainHooks, train
+from geopose.training.nonfinite import weights_finite
+from geopose.training.trainer import Trainer, TrainHooks, train
 
 MakeConfig = Callable[..., Config]
 

@@ -28,12 +28,12 @@ from numpy.typing import NDArray
 from torch import nn
 
 from geopose.conventions import direction_to_angle
-from geopose.engine.ensemble import EnsembleModel
-from geopose.engine.load_model import load_model
-from geopose.engine.precision import autocast, resolve_precision
-from geopose.engine.tta import TTAModel, scale_head_limits
-from geopose.engine.windows import StripBlender, Window, WindowGrid
+from geopose.inference.ensemble import EnsembleModel
+from geopose.inference.load_model import load_model
+from geopose.inference.tta import TTAModel, scale_head_limits
+from geopose.inference.windows import StripBlender, Window, WindowGrid
 from geopose.models.head_scale import scale_from_sums
+from geopose.precision import autocast, resolve_precision
 
 #: Reads a window ``(top, left, height, width)`` of the input raster as H×W×3 uint8.
 WindowReader = Callable[[Window], NDArray[np.uint8]]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from geopose.config import OptimConfig
-from geopose.engine.optim import build_optimizer, scaled_lr
-from geopose.engine.schedule import LRSchedule
+from geopose.training.optim import build_optimizer, scaled_lr
+from geopose.training.schedule import LRSchedule
 
 
 def test_cosine_with_warmup_shape() -> None:

@@ -3,7 +3,7 @@
 - :func:`predict_layout` predicts every image of a split (``test`` by default) and writes
   the official submission files ``{id}_AGL.tif`` + ``{id}_VFLOW.json`` into ``out``,
   atomically, one image at a time. A rerun skips ids that a manifest with the same
-  checkpoints and settings lists as done (:mod:`geopose.engine.manifest`); an
+  checkpoints and settings lists as done (:mod:`geopose.inference.manifest`); an
   unreadable image is reported and skipped while all others are written. Under torchrun
   each rank takes its share of the ids.
 - :func:`predict_raster` predicts one image file of any size: GeoTIFF in → GeoTIFF AGL
@@ -27,19 +27,19 @@ from rasterio.windows import Window as RioWindow
 from tqdm import tqdm
 
 from geopose.conventions import AGL_NODATA, agl_m_to_cm
-from geopose.engine.dist_predict import Shard, barrier_and_close, device_for, init_group
-from geopose.engine.load_model import file_sha256
-from geopose.engine.manifest import Manifest
-from geopose.engine.precision import resolve_precision
-from geopose.engine.predictor import Predictor, RasterResult, build_model
-from geopose.engine.tta import tta_views
-from geopose.engine.windows import Window, WindowGrid
 from geopose.errors import DataError, UsageError
+from geopose.inference.dist_predict import Shard, barrier_and_close, device_for, init_group
+from geopose.inference.load_model import file_sha256
+from geopose.inference.manifest import Manifest
+from geopose.inference.predictor import Predictor, RasterResult, build_model
+from geopose.inference.tta import tta_views
+from geopose.inference.windows import Window, WindowGrid
 from geopose.io import GeoInfo, pack_submission, raster_info, read_geo, read_rgb, write_prediction
 from geopose.io.atomic import atomic_path
-from geopose.io.catalog import SPLITS, Entry, scan_layout
-from geopose.io.layout import agl_name, id_from_filename
+from geopose.io.catalog import scan_layout
+from geopose.io.layout import SPLITS, Entry, agl_name, image_stem
 from geopose.io.vflow import write_vflow
+from geopose.precision import resolve_precision
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class PredictOptions:
     window size and overlap in pixels (tiles up to ``window`` px run in one pass).
     ``max_views_batch``: cap on images per forward pass (views × tiles), ``None`` = all.
     ``shrink_flow``: write the scale times the TTA views' direction agreement (see
-    :mod:`geopose.engine.predictor`); off by default because the scale written is then
+    :mod:`geopose.inference.predictor`); off by default because the scale written is then
     no longer the physical lean.
     """
 
@@ -291,12 +291,6 @@ _GDAL_CACHE_MB = 256
 _SINK_ROWS = 256
 
 
-def raster_stem(image: Path) -> str:
-    """Output name stem of an input raster: its id (``JAX_001`` of ``JAX_001_RGB.tif``)
-    or else its file stem."""
-    return id_from_filename(image.name) or image.stem
-
-
 def predict_raster(
     checkpoints: Sequence[str | Path],
     image: str | Path,
@@ -322,7 +316,7 @@ def predict_raster(
     opts = options or PredictOptions()
     pred = predictor or make_predictor(checkpoints, opts)
     out_dir = Path(out)
-    stem = raster_stem(src)
+    stem = image_stem(src)
     agl_path, vflow_path = out_dir / agl_name(stem), out_dir / f"{stem}_VFLOW.json"
     geo = read_geo(src)
     grid = WindowGrid(info.height, info.width, pred.window, pred.overlap)

@@ -18,8 +18,8 @@ from geopose.conventions import (
     angle_to_direction,
 )
 from geopose.data.synth import generate_sample
-from geopose.engine.tta import D4_VIEWS, TTA_MODES, TTAModel, pad_to_multiple, tta_views
 from geopose.errors import UsageError
+from geopose.inference.tta import D4_VIEWS, TTA_MODES, TTAModel, pad_to_multiple, tta_views
 
 # Each view as numpy does it, and what it does to an angle (DESIGN.md §1).
 NUMPY_VIEWS = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geopose.engine.ema import ModelEma
-from geopose.engine.precision import autocast, grad_scaler, resolve_precision
 from geopose.errors import UsageError
+from geopose.precision import autocast, grad_scaler, resolve_precision
+from geopose.training.ema import ModelEma
 
 CPU = torch.device("cpu")
 

@@ -15,10 +15,10 @@ import torch
 
 import geopose
 from geopose.cli import main
-from geopose.engine.dist_predict import Shard, shard_from_env
-from geopose.engine.load_model import load_model
-from geopose.engine.predict import PredictOptions, predict_layout
 from geopose.export import compare_onnx, export_model
+from geopose.inference.dist_predict import Shard, shard_from_env
+from geopose.inference.load_model import load_model
+from geopose.inference.predict import PredictOptions, predict_layout
 from geopose.io import open_layout
 
 
@@ -145,8 +145,8 @@ def test_torchrun_two_processes_write_each_image_once(
 
 def test_cli_choices_equal_the_engine_constants() -> None:
     from geopose.commands.predict import PRECISION_CHOICES, TTA_CHOICES
-    from geopose.engine.precision import PRECISIONS
-    from geopose.engine.tta import TTA_MODES
+    from geopose.inference.tta import TTA_MODES
+    from geopose.precision import PRECISIONS
 
     assert tuple(TTA_MODES) == TTA_CHOICES
     assert PRECISION_CHOICES == PRECISIONS

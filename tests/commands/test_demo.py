@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from geopose.cli import main
-from geopose.engine.demo import DemoOptions, best_checkpoint, run_demo
+from geopose.commands.demo import DemoOptions, last_checkpoint, run_demo
 from geopose.errors import UsageError
 
 
@@ -75,18 +75,15 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "written with --shrink-flow" in Path(saved["report"]).read_text(encoding="utf-8")
 
 
-def test_best_checkpoint_prefers_highest_score(tmp_path: Path) -> None:
+def test_last_checkpoint_is_the_final_weights(tmp_path: Path) -> None:
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()
-    for name in ("last", "best-0000010--0.5000", "best-0000020-0.2500", "best-0000030-0.1000"):
+    for name in ("last", "best-0000020-0.2500"):
         (ckpt / f"{name}.safetensors").write_bytes(b"")
-    assert best_checkpoint(tmp_path).name == "best-0000020-0.2500.safetensors"
-    for p in ckpt.glob("best-*"):
-        p.unlink()
-    assert best_checkpoint(tmp_path).name == "last.safetensors"
+    assert last_checkpoint(tmp_path).name == "last.safetensors"
     (ckpt / "last.safetensors").unlink()
     with pytest.raises(UsageError, match="no checkpoint"):
-        best_checkpoint(tmp_path)
+        last_checkpoint(tmp_path)
 
 
 def test_bad_options_are_usage_errors(tmp_path: Path) -> None:

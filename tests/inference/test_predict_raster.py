@@ -14,7 +14,7 @@ from agl_compare import assert_file_matches_prediction, assert_files_match
 from geopose.cli import main
 from geopose.conventions import agl_m_to_cm, direction_to_angle, scale_from_file
 from geopose.data.synth import generate_sample
-from geopose.engine.predict import PredictOptions, make_predictor, predict_raster
+from geopose.inference.predict import PredictOptions, make_predictor, predict_raster
 from geopose.io import GeoInfo, read_agl, read_geo, write_rgb
 
 CRS_WKT = rasterio.crs.CRS.from_epsg(32615).to_wkt()
@@ -138,7 +138,7 @@ def test_image_without_gsd_is_a_usage_error(
 
 
 def test_rows_arriving_in_uneven_blocks_are_written_once_in_order(tmp_path: Path) -> None:
-    from geopose.engine.predict import _agl_writer, _AlignedRowWriter
+    from geopose.inference.predict import _agl_writer, _AlignedRowWriter
 
     rng = np.random.default_rng(2)
     agl = (rng.random((700, 300)) * 50).astype(np.float32)
@@ -157,7 +157,7 @@ def test_rows_arriving_in_uneven_blocks_are_written_once_in_order(tmp_path: Path
 def test_layout_tiles_larger_than_the_window_match_the_streamed_raster_path(
     tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
 ) -> None:
-    from geopose.engine.predict import predict_layout
+    from geopose.inference.predict import predict_layout
     from geopose.io import open_layout, read_rgb
     from geopose.io.layout import agl_name
 

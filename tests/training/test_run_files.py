@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from geopose.checkpoint import load_checkpoint, read_checkpoint_header
-from geopose.engine.run_files import RunFiles
+from geopose.training.run_files import RunFiles
 
 #: The model spec dict the trainer passes (the writer stores it as is).
 SPEC = {"version": 1, "name": "net", "encoder": {"name": "test_efficientnet"}}

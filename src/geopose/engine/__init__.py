@@ -1,1 +1,0 @@
-"""Training, evaluation and prediction engines, and the pieces they share."""
