@@ -42,3 +42,20 @@ def test_ema_follows_weights() -> None:
     assert torch.allclose(ema.module[0].weight, before + 0.5)
     assert int(ema.module[1].num_batches_tracked) == 3
     assert not ema.module[0].weight.requires_grad
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_trains_in_bf16_only_on_a_cpu_that_computes_it_natively(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geopose.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert resolve_precision("auto", CPU, training=True) == ("bf16" if native else "fp32")
+    assert resolve_precision("auto", CPU) == "fp32"  # prediction stays fp32 on a CPU
+
+
+def test_native_bf16_probe_answers_a_bool() -> None:
+    from geopose.precision import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16() in (True, False)

@@ -164,7 +164,7 @@ class Trainer:
         self.info: DistInfo = init_distributed(config.train.device)
         self.device = self.info.device
         self.progress = progress and self.info.is_main
-        self.precision = resolve_precision(config.train.precision, self.device)
+        self.precision = resolve_precision(config.train.precision, self.device, training=True)
         t = config.train
         if t.threads is not None:
             # On a shared or oversubscribed CPU, fewer threads avoid OpenMP spin-waiting.
