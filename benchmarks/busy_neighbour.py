@@ -51,8 +51,8 @@ with tempfile.TemporaryDirectory() as out:
         times.append(time.perf_counter() - t)
     trainer.close()
 times.sort()
-print(json.dumps({"ms_median": 1000 * times[len(times) // 2], "ms_mean": 1000 * sum(times) / len(times),
-                  "ms_max": 1000 * times[-1]}))
+median, mean = times[len(times) // 2], sum(times) / len(times)
+print(json.dumps({"ms_median": 1000 * median, "ms_mean": 1000 * mean, "ms_max": 1000 * times[-1]}))
 """
 
 
