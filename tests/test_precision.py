@@ -28,3 +28,20 @@ def test_autocast_context_changes_matmul_dtype() -> None:
     with autocast("fp32", CPU):
         assert (a @ a).dtype == torch.float32
     assert not grad_scaler("fp32", CPU).is_enabled()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_trains_in_bf16_only_on_a_cpu_that_computes_it_natively(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geopose.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert resolve_precision("auto", CPU, training=True) == ("bf16" if native else "fp32")
+    assert resolve_precision("auto", CPU) == "fp32"  # prediction stays fp32 on a CPU
+
+
+def test_native_bf16_probe_answers_a_bool() -> None:
+    from geopose.precision import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16() in (True, False)

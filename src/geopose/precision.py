@@ -1,8 +1,15 @@
 """Mixed precision chosen once per run: one autocast context and one grad scaler.
 
-``auto`` means bf16 on a CUDA GPU that supports it and fp32 everywhere else (on CPU,
-bf16 is on request only). fp16 always pairs with a GradScaler, whose skipped steps are
-what keeps fp16 from writing inf/NaN into the weights. fp16 is meant for CUDA; it is
+``auto`` means bf16 on a CUDA GPU that supports it; for training, also bf16 on a CPU
+with native bf16 arithmetic (AVX512-BF16 or AMX); fp32 everywhere else. (Prediction on
+a CPU stays fp32 under ``auto``: a bf16 output layer would round heights of 100 m to
+half a metre, and inference is cheap next to training.) On a CPU without them torch
+emulates bf16 and a training step is many times *slower* than in fp32 (measured on a
+2-core AMD EPYC with AVX2 only: 13.2 s against 0.8 s for a tiny-lean step of 8 crops of
+128 px, with other jobs on the machine), so bf16 on such a CPU is on request only.
+
+fp16 always pairs with a GradScaler, whose skipped steps are what keeps fp16 from
+writing inf/NaN into the weights. fp16 is meant for CUDA; it is
 also allowed on CPU (torch has CPU fp16 autocast and ``GradScaler("cpu")``) — slow
 there, but it lets the fp16 code paths be tested on machines without a GPU. Losses, the
 scale head and the metric leave autocast and compute in fp32 regardless.
@@ -21,17 +28,30 @@ PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_precision(requested: str, device: torch.device) -> str:
-    """Turn ``auto`` into a concrete precision and refuse combinations that cannot work."""
+def resolve_precision(requested: str, device: torch.device, *, training: bool = False) -> str:
+    """Turn ``auto`` into a concrete precision and refuse combinations that cannot work.
+
+    ``training``: the precision is for a training run (``auto`` may then pick bf16 on
+    a CPU that computes it natively)."""
     if requested not in PRECISIONS:
         raise UsageError(f"precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
     if requested == "auto":
+        if training and device.type == "cpu" and cpu_has_native_bf16():
+            return "bf16"
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return "bf16"
         return "fp32"
     if requested == "fp16" and not torch.amp.is_autocast_available(device.type):
         raise UsageError(f"precision fp16: no fp16 autocast on {device.type}; use bf16 or fp32")
     return requested
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX tiles), so bf16
+    autocast is faster than fp32 rather than emulated and slower."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
 @contextlib.contextmanager

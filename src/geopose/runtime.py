@@ -85,9 +85,12 @@ class Runtime:
         precision: str = "auto",
         threads: int | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        training: bool = False,
     ) -> Runtime:
         """This process as torchrun's variables describe it (see the module text), with
-        ``device`` and ``precision`` resolved and the CPU threads set."""
+        ``device`` and ``precision`` resolved and the CPU threads set. ``training``: the
+        precision is for training (``auto`` may pick bf16 on a CPU with native bf16)."""
         e = os.environ if env is None else env
         try:
             world = int(e.get("WORLD_SIZE", "1"))
@@ -97,7 +100,9 @@ class Runtime:
             raise UsageError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers: {err}") from None
         set_threads(threads)
         dev = pick_device(local_rank, device)
-        return cls(rank, world, local_rank, dev, resolve_precision(precision, dev))
+        return cls(
+            rank, world, local_rank, dev, resolve_precision(precision, dev, training=training)
+        )
 
     @property
     def is_main(self) -> bool:

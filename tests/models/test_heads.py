@@ -186,3 +186,11 @@ def test_lean_head_is_equivariant_to_rot90_given_equivariant_inputs() -> None:
     theta = math.atan2(float(base[0]), float(base[1]))
     got = math.atan2(float(rot[0]), float(rot[1]))
     assert conventions.angle_difference(got, conventions.angle_after_rot90(theta, 1)) < 1e-4
+
+
+def test_a_zero_direction_vector_becomes_the_unit_vector_down_the_image() -> None:
+    from geopose.models.direction import unit_direction
+
+    out = unit_direction(torch.tensor([[0.0, 0.0], [3.0, 4.0], [1e-9, 0.0]]))
+    torch.testing.assert_close(out, torch.tensor([[0.0, 1.0], [0.6, 0.8], [0.0, 1.0]]))
+    assert torch.isfinite(out).all()

@@ -184,6 +184,7 @@ class DenseHeadConfig:
     """
 
     kind: str = "dense"
+    magnitude: bool = True  # False: no magnitude branch (a later head provides ``mag``)
     shared_trunk: bool = True
     upsample: str = "rdtsc"
     post_conv: bool = True
@@ -248,12 +249,32 @@ class ScaleHeadConfig:
     fallback: float = 0.0
 
 
+@dataclass(frozen=True)
+class GlobalScaleHeadConfig:
+    """Scale (px/m) regressed per image from pooled features; ``mag = agl · scale``.
+
+    The deepest encoder map (mean and max pooled) and the finest decoder map (mean
+    pooled) go through an MLP of widths ``hidden`` to ``cot(satellite elevation)``, the
+    lean in metres per metre of height (softplus, ≥ 0); ``scale = cot / GSD``. The
+    magnitude map is the (detached) AGL times that scale, so a magnitude loss trains
+    the scale alone, weighted by height as the metric weighs it, and least squares over
+    the maps (TTA, windows, ensembles) gives back exactly this scale.
+    """
+
+    kind: str = "global_scale"
+    hidden: tuple[int, ...] = (64,)
+    dropout: float = 0.0
+    activation: str = "relu"
+    init_cot: float = 0.3  # the output's value at initialisation (a typical lean)
+
+
 HeadConfig = (
     DenseHeadConfig
     | OrientationHeadConfig
     | DenseOrientationHeadConfig
     | LeanOrientationHeadConfig
     | ScaleHeadConfig
+    | GlobalScaleHeadConfig
 )
 
 #: Head config classes by their ``kind``.
@@ -263,6 +284,7 @@ HEAD_CONFIGS: dict[str, type[Any]] = {
     "dense_orientation": DenseOrientationHeadConfig,
     "lean_orientation": LeanOrientationHeadConfig,
     "scale": ScaleHeadConfig,
+    "global_scale": GlobalScaleHeadConfig,
 }
 #: Decoder config classes by their ``kind``.
 DECODER_CONFIGS: dict[str, type[Any]] = {"unet": DecoderConfig, "fpn": FPNDecoderConfig}

@@ -9,15 +9,22 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 _TWO_PI = 2.0 * math.pi
 
 
 def unit_direction(vector: Tensor, eps: float = 1e-6) -> Tensor:
-    """Normalise B×2 (dx, dy) vectors to unit length (a zero vector stays finite)."""
-    return F.normalize(vector.float(), dim=1, eps=eps)
+    """Normalise B×2 (dx, dy) vectors to unit length.
+
+    A vector shorter than ``eps`` (no direction at all: e.g. the lean head reading a
+    flat AGL map) becomes (0, 1), θ = 0, so the output is always a unit vector as the
+    model contract says; its gradient there is zero.
+    """
+    v = vector.float()
+    norm = v.norm(dim=1, keepdim=True)
+    down = torch.tensor([0.0, 1.0], dtype=v.dtype, device=v.device).expand_as(v)
+    return torch.where(norm > eps, v / norm.clamp_min(eps), down)
 
 
 def direction_to_angle(direction: Tensor) -> Tensor:

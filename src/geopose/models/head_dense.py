@@ -93,6 +93,11 @@ class DenseHead(nn.Module):
     requires: tuple[str, ...] = ()
     provides = ("agl", "mag")
 
+    @staticmethod
+    def provides_for(config: DenseHeadConfig) -> tuple[str, ...]:
+        """The keys a head of ``config`` returns (no ``mag`` without its branch)."""
+        return ("agl", "mag") if config.magnitude else ("agl",)
+
     def __init__(self, config: DenseHeadConfig, spec: FeatureSpec) -> None:
         super().__init__()
         if config.output_activation not in _NON_NEGATIVE:
@@ -113,10 +118,14 @@ class DenseHead(nn.Module):
         else:
             self.trunk = nn.Sequential()
         self.height = RegressionBranch(ch, branch_stages, config.height_gsd_at, config)
-        self.magnitude = RegressionBranch(ch, branch_stages, None, config)
+        self.magnitude = (
+            RegressionBranch(ch, branch_stages, None, config) if config.magnitude else None
+        )
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         x = self.trunk(self.dropout(inputs.decoded))
         agl = resize_to(self.height(x, inputs.gsd), inputs.image_size)
+        if self.magnitude is None:
+            return {"agl": agl}
         mag = resize_to(self.magnitude(x, inputs.gsd), inputs.image_size)
         return {"agl": agl, "mag": mag}

@@ -26,6 +26,7 @@ from geopose.models.encoder import TimmEncoder
 from geopose.models.head_api import FeatureSpec, HeadInputs
 from geopose.models.head_dense import DenseHead
 from geopose.models.head_dense_orientation import DenseOrientationHead
+from geopose.models.head_global_scale import GlobalScaleHead
 from geopose.models.head_lean_orientation import LeanOrientationHead
 from geopose.models.head_orientation import OrientationHead
 from geopose.models.head_scale import ScaleHead
@@ -41,6 +42,7 @@ HEADS: dict[str, type[nn.Module]] = {
     "dense_orientation": DenseOrientationHead,
     "lean_orientation": LeanOrientationHead,
     "scale": ScaleHead,
+    "global_scale": GlobalScaleHead,
 }
 #: Decoder classes by config ``kind``.
 DECODERS: dict[str, Any] = {"unet": UNetDecoder, "fpn": FPNDecoder}
@@ -55,10 +57,11 @@ def _check_head_order(heads: tuple[HeadConfig, ...]) -> None:
             raise UsageError(
                 f"model spec: head {head.kind!r} needs {', '.join(missing)} from an earlier head"
             )
-        twice = [k for k in cls.provides if k in seen]
+        provides = cls.provides_for(head) if hasattr(cls, "provides_for") else cls.provides
+        twice = [k for k in provides if k in seen]
         if twice:
             raise UsageError(f"model spec: outputs {', '.join(twice)} provided twice")
-        seen.update(cls.provides)
+        seen.update(provides)
     absent = [k for k in OUTPUT_KEYS if k not in seen]
     if absent:
         raise UsageError(f"model spec: no head provides {', '.join(absent)}")

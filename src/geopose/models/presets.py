@@ -51,6 +51,28 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "name": "tiny-lean-gs",
+        "description": "tiny-lean with the global scale head (scale regressed per image)",
+        "encoder": {"name": "test_efficientnet"},
+        "decoder": {"channels": [48, 32, 24, 16]},
+        "heads": [
+            {"kind": "dense", "hidden": [8], "magnitude": False},
+            {"kind": "global_scale", "hidden": [64]},
+            {"kind": "lean_orientation", "hidden": 16},
+        ],
+    },
+    {
+        "name": "small-lean-gs",
+        "description": "small-lean with the global scale head (scale regressed per image)",
+        "encoder": {"name": "mobilenetv4_conv_small"},
+        "decoder": {"channels": [96, 64, 48, 32]},
+        "heads": [
+            {"kind": "dense", "hidden": [16], "magnitude": False},
+            {"kind": "global_scale", "hidden": [64]},
+            {"kind": "lean_orientation", "hidden": 16},
+        ],
+    },
+    {
         "name": "regnet-lean",
         "description": "RegNetX-200MF UNet with the lean orientation head",
         "encoder": {"name": "regnetx_002"},

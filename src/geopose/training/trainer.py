@@ -171,7 +171,7 @@ class Trainer:
         self.files = RunFiles(out_dir)
         t = config.train
         # The device and precision are resolved here, once; the CPU threads set.
-        self.runtime = Runtime.from_env(t.device, t.precision, t.threads)
+        self.runtime = Runtime.from_env(t.device, t.precision, t.threads, training=True)
         if self.runtime.distributed and not (self.runtime.join_group() or dist.is_initialized()):
             raise UsageError(
                 f"WORLD_SIZE={self.runtime.world_size} but no MASTER_ADDR to join the other "

@@ -1,0 +1,60 @@
+"""Global scale head: the lean per metre of height, read from the whole image.
+
+Why not least squares over predicted AGL and magnitude maps (:mod:`head_scale`)? With
+the two maps from two branches of the same features, the easiest fit is a magnitude
+that copies the AGL times a typical scale, so the fitted ratio barely moves from image
+to image (a flat band of predicted scales; geopose's demo before this head). The scale
+is one number per image and does not change under rotations or flips, so a pooled
+regressor has nothing to be equivariant to — unlike the flow direction.
+
+The head predicts ``cot(satellite elevation)`` (m of lean per m of height, 0.07–0.73 at
+elevations 54–86°) and divides by the GSD (m/px) it is given: ``scale = cot / gsd``
+(px/m, DESIGN.md §1). The magnitude map is ``agl · scale`` with the AGL detached: a
+magnitude loss then trains the scale, each pixel weighted by its height, as the
+official VFLOW R² weighs scale errors, and leaves the heights to the AGL loss.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from geopose.models.blocks import make_activation
+from geopose.models.config import GlobalScaleHeadConfig
+from geopose.models.head_api import FeatureSpec, HeadInputs
+
+
+class GlobalScaleHead(nn.Module):
+    """``scale`` B (px/m) from pooled features and the GSD; ``mag`` = agl · scale (px)."""
+
+    requires = ("agl",)
+    provides = ("scale", "mag")
+
+    def __init__(self, config: GlobalScaleHeadConfig, spec: FeatureSpec) -> None:
+        super().__init__()
+        width = 2 * spec.encoder_channels[-1] + spec.decoder_channels
+        layers: list[nn.Module] = []
+        for hidden in config.hidden:
+            layers += [nn.Linear(width, hidden), make_activation(config.activation)]
+            width = hidden
+        last = nn.Linear(width, 1)
+        self.mlp = nn.Sequential(*layers, nn.Dropout(config.dropout), last)
+        nn.init.zeros_(last.weight)
+        # softplus(b) = init_cot at the start: every image begins at a typical lean.
+        with torch.no_grad():
+            last.bias.fill_(math.log(math.expm1(config.init_cot)))
+
+    def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
+        deep = inputs.features[-1].float()
+        pooled = torch.cat(
+            [deep.mean(dim=(2, 3)), deep.amax(dim=(2, 3)), inputs.decoded.float().mean(dim=(2, 3))],
+            dim=1,
+        )
+        cot = F.softplus(self.mlp(pooled).squeeze(1).float())
+        scale = cot / inputs.gsd.float().clamp_min(1e-3)
+        agl = inputs.outputs["agl"]
+        mag = agl.detach().float() * scale[:, None, None, None]
+        return {"scale": scale, "mag": mag.to(agl.dtype)}
