@@ -196,7 +196,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"train.threads={args.threads}", "train.time_limit_s=null", *args.overrides,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    if (out / "last.safetensors").is_file() and args.reuse:
+    last = out / "checkpoints" / "last.safetensors"
+    if last.is_file() and args.reuse:
         seconds = float("nan")
     else:
         if out.exists():
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         if code != 0:
             raise SystemExit(f"training failed with exit code {code}; see {RUNS / args.name}.log")
-    report = evaluate_checkpoint(out / "last.safetensors", args.tta, args.threads)
+    report = evaluate_checkpoint(last, args.tta, args.threads)
     return {
         "kind": "run",
         "name": args.name,
