@@ -42,12 +42,13 @@ from geopose.training.recipes import recipe_path
 DEFAULT_TRAIN_PER_CITY = 128
 DEFAULT_TEST_PER_CITY = 32
 DEFAULT_SIZE = 256
-#: Optimizer steps per minute of training budget, measured for the demo recipe (one
-#: torch thread, fp32 on a CPU without native bf16) on two idle cores of an AVX2-only
-#: CPU, cache decoding and validation included (docs/accuracy.md). Steps, not the wall
-#: clock, set the budget: a busy neighbour or a slower machine then takes longer for
-#: the same model instead of training a worse one.
-STEPS_PER_MINUTE = 500
+#: Optimizer steps per minute of training budget, measured for the demo recipe (two
+#: torch threads, passive OpenMP waiting, fp32 on a CPU without native bf16: 283 ms per
+#: step on two idle cores of an AVX2-only CPU, benchmarks/busy_neighbour.py) with a
+#: margin for cache decoding and validation. Steps, not the wall clock, set the budget:
+#: a busy neighbour or a slower machine then takes longer for the same model instead
+#: of training a worse one.
+STEPS_PER_MINUTE = 190
 #: The wall-clock safety net, as a multiple of the budget: it stops only a machine
 #: several times slower than the one the steps were measured on.
 TIME_LIMIT_FACTOR = 2.5
