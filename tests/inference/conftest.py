@@ -11,10 +11,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
+from batches import to_batch
 from geopose.config import Config, config_to_dict
 from geopose.data.synth import generate_sample, load_presets, write_dataset
 from geopose.losses import build_loss
@@ -34,21 +34,6 @@ def _one_thread() -> Any:
     torch.set_num_threads(before)
 
 
-def _batch(samples: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    image = torch.from_numpy(np.stack([s["image"] for s in samples])).permute(0, 3, 1, 2)
-    agl = np.stack([s["agl"] for s in samples])
-    valid = np.isfinite(agl)
-    batch = {
-        "agl": torch.from_numpy(np.where(valid, agl, 0.0).astype(np.float32))[:, None],
-        "valid": torch.from_numpy(valid)[:, None],
-        "scale": torch.tensor([s["scale"] for s in samples], dtype=torch.float32),
-        "angle": torch.tensor([s["angle"] for s in samples], dtype=torch.float32),
-        "city": [s["city"] for s in samples],
-    }
-    gsd = torch.tensor([s["gsd"] for s in samples], dtype=torch.float32)
-    return image.float() / 255.0, gsd, batch
-
-
 def train_tiny(config: Any, steps: int = STEPS, seed: int = 0) -> GeoposeModel:
     """A tiny model trained for ``steps`` AdamW steps on 4-tile batches of synthetic data."""
     torch.manual_seed(seed)
@@ -64,7 +49,7 @@ def train_tiny(config: Any, steps: int = STEPS, seed: int = 0) -> GeoposeModel:
     model.train()
     for step in range(steps):
         first = (step * BATCH) % len(pool)
-        image, gsd, batch = _batch(pool[first : first + BATCH])
+        image, gsd, batch = to_batch(pool[first : first + BATCH])
         total, _ = loss(model(image, gsd), batch)
         opt.zero_grad()
         total.backward()

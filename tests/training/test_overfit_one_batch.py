@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from batches import to_batch
 from geopose.data.synth import generate_sample, load_presets
 from geopose.losses import build_loss
 from geopose.models import create_model
@@ -41,18 +42,7 @@ def _tile_with_height(city: str, presets: Any) -> dict[str, Any]:
 def _batch() -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     presets = load_presets()
     samples = [_tile_with_height(c, presets) for c in ("ATL", "JAX")]
-    agl = np.stack([s["agl"] for s in samples])
-    valid = np.isfinite(agl)
-    batch = {
-        "agl": torch.from_numpy(np.where(valid, agl, 0.0).astype(np.float32))[:, None],
-        "valid": torch.from_numpy(valid)[:, None],
-        "scale": torch.tensor([s["scale"] for s in samples], dtype=torch.float32),
-        "angle": torch.tensor([s["angle"] for s in samples], dtype=torch.float32),
-        "city": [s["city"] for s in samples],
-    }
-    image = torch.from_numpy(np.stack([s["image"] for s in samples])).permute(0, 3, 1, 2)
-    gsd = torch.tensor([s["gsd"] for s in samples], dtype=torch.float32)
-    return image.float() / 255.0, gsd, batch
+    return to_batch(samples)
 
 
 @pytest.mark.slow

@@ -33,8 +33,7 @@ from torch import Tensor
 
 from geopose.errors import DataError
 from geopose.models.peers import reorder_manifest
-
-_MAX_NAMED = 6
+from geopose.models.weights import key_problems
 
 
 @dataclass(frozen=True)
@@ -216,32 +215,12 @@ def _tensor_dict(value: Any) -> bool:
     )
 
 
-def _names(keys: list[str]) -> str:
-    keys = sorted(keys)
-    more = len(keys) - _MAX_NAMED
-    shown = ", ".join(keys[:_MAX_NAMED])
-    return f"{shown} ... ({more} more)" if more > 0 else shown
-
-
 def check_against_manifest(
     state: Mapping[str, Tensor], manifest: Mapping[str, Any], source: str | Path
 ) -> None:
     """DataError (naming ``source``) unless ``state`` has exactly the manifest's keys/shapes."""
     expected = {str(e[0]): tuple(int(d) for d in e[1]) for e in manifest["state_dict"]}
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    problems = []
-    if missing:
-        problems.append(f"missing keys: {_names(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys: {_names(unexpected)}")
-    wrong = [
-        f"{k} {tuple(state[k].shape)} (expected {shape})"
-        for k, shape in expected.items()
-        if k in state and tuple(state[k].shape) != shape
-    ]
-    if wrong:
-        problems.append(f"shape mismatch: {'; '.join(wrong[:_MAX_NAMED])}")
+    problems = key_problems(expected, state, what="expected")
     if problems:
         name = manifest.get("model", "the published network")
         raise DataError(source, f"not {name}: " + "; ".join(problems))

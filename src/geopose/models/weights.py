@@ -49,9 +49,11 @@ def _names(keys: Iterable[str]) -> str:
     return f"{shown}, ... ({more} more)" if more > 0 else shown
 
 
-def check_state_dict(module: nn.Module, state: Mapping[str, Tensor], path: str | Path) -> None:
-    """Raise DataError unless ``state`` has exactly ``module``'s keys with the same shapes."""
-    expected = module.state_dict()
+def key_problems(
+    expected: Mapping[str, tuple[int, ...]], state: Mapping[str, Tensor], what: str = "model"
+) -> list[str]:
+    """What keeps ``state`` from matching ``expected`` (key → shape): missing and
+    unexpected keys and shape mismatches, a few named each; empty when they match."""
     missing = set(expected) - set(state)
     unexpected = set(state) - set(expected)
     problems = []
@@ -60,12 +62,19 @@ def check_state_dict(module: nn.Module, state: Mapping[str, Tensor], path: str |
     if unexpected:
         problems.append(f"unexpected keys: {_names(unexpected)}")
     wrong = [
-        f"{k} {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
+        f"{k} {tuple(state[k].shape)} vs {what} {shape}"
+        for k, shape in expected.items()
+        if k in state and tuple(state[k].shape) != shape
     ]
     if wrong:
         problems.append(f"shape mismatch: {'; '.join(wrong[:_MAX_NAMED])}")
+    return problems
+
+
+def check_state_dict(module: nn.Module, state: Mapping[str, Tensor], path: str | Path) -> None:
+    """Raise DataError unless ``state`` has exactly ``module``'s keys with the same shapes."""
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    problems = key_problems(expected, state)
     if problems:
         raise DataError(path, "; ".join(problems))
 
