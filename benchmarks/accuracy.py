@@ -68,20 +68,11 @@ def ensure_data(train_tiles: int | None = None) -> None:
 
 def heldout() -> Iterator[dict[str, Any]]:
     """Held-out samples with their truth: image, gsd, city, id, agl (m), scale, angle."""
-    from geopose.io import load_sample, open_layout, read_agl, read_vflow
-    from geopose.io.layout import TRUTH_DIR, agl_name, vflow_name
+    from geopose.io import load_sample, open_layout
+    from geopose.io.layout import TEST_TRUTH
 
-    root = heldout_root()
-    for entry in open_layout(root).entries("test"):
-        sample = load_sample(entry)
-        scale, angle = read_vflow(root / TRUTH_DIR / vflow_name(entry.id))
-        sample.update(
-            agl=read_agl(root / TRUTH_DIR / agl_name(entry.id)),
-            scale=scale,
-            angle=angle,
-            city=entry.city,
-        )
-        yield sample
+    for entry in open_layout(heldout_root()).entries(TEST_TRUTH):
+        yield load_sample(entry)
 
 
 def _report(tiles: list[Any]) -> dict[str, Any]:

@@ -27,9 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from geopose.conventions import angle_difference, angle_to_direction
+from geopose.metrics import R2_EPS
 
-#: The official scorer's guard (DESIGN.md §2).
-R2_EPS = 1e-4
 #: True-height bins (m) for the AGL bias table: [low, high).
 HEIGHT_BINS: tuple[tuple[float, float], ...] = (
     (0.0, 2.0),
