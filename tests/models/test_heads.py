@@ -194,3 +194,49 @@ def test_a_zero_direction_vector_becomes_the_unit_vector_down_the_image() -> Non
     out = unit_direction(torch.tensor([[0.0, 0.0], [3.0, 4.0], [1e-9, 0.0]]))
     torch.testing.assert_close(out, torch.tensor([[0.0, 1.0], [0.6, 0.8], [0.0, 1.0]]))
     assert torch.isfinite(out).all()
+
+
+def test_lean_first_model_derives_heights_from_the_lean_and_the_scale() -> None:
+    """``tiny-lean-mag``: AGL = magnitude / scale per image; each loss trains its own part."""
+    torch.manual_seed(0)
+    model = create_model("tiny-lean-mag")
+    image, gsd = torch.rand(2, 3, 64, 64), torch.tensor([0.3, 0.5])
+    out = model(image, gsd)
+    assert "agl" not in model.heads["dense"](
+        HeadInputs(
+            image_size=(64, 64),
+            features=model.encoder(model.input(image)),
+            decoded=model.decoder(model.encoder(model.input(image))),
+            gsd=gsd,
+            outputs={},
+        )
+    )
+    expected = out["mag"] / out["scale"][:, None, None, None]
+    torch.testing.assert_close(out["agl"], expected)
+    # The AGL loss trains the scale, not the lean; the magnitude loss trains the lean.
+    out["agl"].sum().backward(retain_graph=True)
+    scale_mlp = model.heads["global_scale"].mlp
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in scale_mlp.parameters())
+    assert all(p.grad is None for p in model.heads["dense"].parameters())
+    out["mag"].sum().backward()
+    assert any(p.grad is not None for p in model.heads["dense"].parameters())
+
+
+def test_head_options_that_name_unknown_maps_are_rejected() -> None:
+    cfg = get_preset("tiny-lean-mag").to_dict()
+    bad_source = [dict(h) for h in cfg["heads"]]
+    bad_source[1]["source"] = "depth"
+    with pytest.raises(UsageError, match="source must be agl or mag"):
+        create_model({**cfg, "heads": bad_source})
+    bad_derive = [dict(h) for h in cfg["heads"]]
+    bad_derive[2]["derive"] = "depth"
+    with pytest.raises(UsageError, match="derive must be agl or mag"):
+        create_model({**cfg, "heads": bad_derive})
+    no_branch = [dict(h) for h in cfg["heads"]]
+    no_branch[0]["magnitude"] = False
+    with pytest.raises(UsageError, match="at least one of height and magnitude"):
+        create_model({**cfg, "heads": no_branch})
+    # The lean head reading the magnitude needs it from an earlier head.
+    reordered = [cfg["heads"][1], cfg["heads"][0], cfg["heads"][2]]
+    with pytest.raises(UsageError, match="needs mag"):
+        create_model({**cfg, "heads": reordered})

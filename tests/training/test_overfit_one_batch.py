@@ -46,7 +46,7 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["tiny-lean", "tiny-lean-gs"])
+@pytest.mark.parametrize("preset", ["tiny-lean", "tiny-lean-gs", "tiny-lean-mag"])
 def test_one_batch_is_fitted(preset: str) -> None:
     torch.manual_seed(0)
     image, gsd, batch = _batch()

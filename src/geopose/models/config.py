@@ -185,6 +185,7 @@ class DenseHeadConfig:
 
     kind: str = "dense"
     magnitude: bool = True  # False: no magnitude branch (a later head provides ``mag``)
+    height: bool = True  # False: no AGL branch (a later head derives ``agl`` from ``mag``)
     shared_trunk: bool = True
     upsample: str = "rdtsc"
     post_conv: bool = True
@@ -193,6 +194,10 @@ class DenseHeadConfig:
     dropout: float = 0.0
     activation: str = "relu"
     output_activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        if not (self.height or self.magnitude):
+            raise UsageError("dense head: needs at least one of height and magnitude")
 
 
 @dataclass(frozen=True)
@@ -228,12 +233,21 @@ class LeanOrientationHeadConfig:
     A 3×3 conv (``hidden`` channels) and a 1×1 conv on the finest decoder map give logits
     of the pixels that show the lean (facades and other height ramps, see
     :class:`geopose.models.head_lean_orientation.LeanOrientationHead`); the direction is
-    minus the mask-weighted sum of the predicted AGL's gradient.
+    minus the mask-weighted sum of the predicted AGL's gradient (``source: agl``) or of
+    the magnitude map's (``source: mag``; the same direction, as ``mag = agl · scale``
+    with one scale per image), for models whose dense head predicts the magnitude only.
     """
 
     kind: str = "lean_orientation"
     hidden: int = 16
     activation: str = "relu"
+    source: str = "agl"  # the map whose gradient gives the direction: "agl" or "mag"
+
+    def __post_init__(self) -> None:
+        if self.source not in ("agl", "mag"):
+            raise UsageError(
+                f"lean orientation head: source must be agl or mag, not {self.source!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -258,7 +272,10 @@ class GlobalScaleHeadConfig:
     lean in metres per metre of height (softplus, ≥ 0); ``scale = cot / GSD``. The
     magnitude map is the (detached) AGL times that scale, so a magnitude loss trains
     the scale alone, weighted by height as the metric weighs it, and least squares over
-    the maps (TTA, windows, ensembles) gives back exactly this scale.
+    the maps (TTA, windows, ensembles) gives back exactly this scale. With ``derive:
+    agl`` the roles swap: the dense head predicts the magnitude (the visible lean, px)
+    and the AGL is the (detached) magnitude divided by the scale, so the AGL loss trains
+    the scale and the magnitude loss the lean.
     """
 
     kind: str = "global_scale"
@@ -266,6 +283,11 @@ class GlobalScaleHeadConfig:
     dropout: float = 0.0
     activation: str = "relu"
     init_cot: float = 0.3  # the output's value at initialisation (a typical lean)
+    derive: str = "mag"  # "mag": mag = agl · scale; "agl": agl = mag / scale
+
+    def __post_init__(self) -> None:
+        if self.derive not in ("agl", "mag"):
+            raise UsageError(f"global scale head: derive must be agl or mag, not {self.derive!r}")
 
 
 HeadConfig = (

@@ -88,15 +88,15 @@ class RegressionBranch(nn.Module):
 
 
 class DenseHead(nn.Module):
-    """``agl`` B×1×H×W (m) and ``mag`` B×1×H×W (px), both ≥ 0, at the image's size."""
+    """``agl`` B×1×H×W (m) and/or ``mag`` B×1×H×W (px), ≥ 0, at the image's size."""
 
     requires: tuple[str, ...] = ()
     provides = ("agl", "mag")
 
     @staticmethod
     def provides_for(config: DenseHeadConfig) -> tuple[str, ...]:
-        """The keys a head of ``config`` returns (no ``mag`` without its branch)."""
-        return ("agl", "mag") if config.magnitude else ("agl",)
+        """The keys a head of ``config`` returns (only those whose branch it has)."""
+        return tuple(k for k, on in (("agl", config.height), ("mag", config.magnitude)) if on)
 
     def __init__(self, config: DenseHeadConfig, spec: FeatureSpec) -> None:
         super().__init__()
@@ -117,15 +117,20 @@ class DenseHead(nn.Module):
             branch_stages = 0
         else:
             self.trunk = nn.Sequential()
-        self.height = RegressionBranch(ch, branch_stages, config.height_gsd_at, config)
+        self.height = (
+            RegressionBranch(ch, branch_stages, config.height_gsd_at, config)
+            if config.height
+            else None
+        )
         self.magnitude = (
             RegressionBranch(ch, branch_stages, None, config) if config.magnitude else None
         )
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         x = self.trunk(self.dropout(inputs.decoded))
-        agl = resize_to(self.height(x, inputs.gsd), inputs.image_size)
-        if self.magnitude is None:
-            return {"agl": agl}
-        mag = resize_to(self.magnitude(x, inputs.gsd), inputs.image_size)
-        return {"agl": agl, "mag": mag}
+        out: dict[str, Tensor] = {}
+        if self.height is not None:
+            out["agl"] = resize_to(self.height(x, inputs.gsd), inputs.image_size)
+        if self.magnitude is not None:
+            out["mag"] = resize_to(self.magnitude(x, inputs.gsd), inputs.image_size)
+        return out

@@ -33,8 +33,19 @@ class GlobalScaleHead(nn.Module):
     requires = ("agl",)
     provides = ("scale", "mag")
 
+    @staticmethod
+    def requires_for(config: GlobalScaleHeadConfig) -> tuple[str, ...]:
+        """The map it reads: ``agl`` (derives ``mag``) or ``mag`` (derives ``agl``)."""
+        return ("mag",) if config.derive == "agl" else ("agl",)
+
+    @staticmethod
+    def provides_for(config: GlobalScaleHeadConfig) -> tuple[str, ...]:
+        """``scale`` and the map it derives."""
+        return ("scale", config.derive)
+
     def __init__(self, config: GlobalScaleHeadConfig, spec: FeatureSpec) -> None:
         super().__init__()
+        self.derive = config.derive
         width = 2 * spec.encoder_channels[-1] + spec.decoder_channels
         layers: list[nn.Module] = []
         for hidden in config.hidden:
@@ -55,6 +66,13 @@ class GlobalScaleHead(nn.Module):
         )
         cot = F.softplus(self.mlp(pooled).squeeze(1).float())
         scale = cot / inputs.gsd.float().clamp_min(1e-3)
+        per_image = scale[:, None, None, None]
+        if self.derive == "agl":
+            # The lean (px) is what the image shows; metres need the scale. The floor
+            # keeps an untrained head's near-zero scale from blowing heights up.
+            mag = inputs.outputs["mag"]
+            agl = mag.detach().float() / per_image.clamp_min(1e-3)
+            return {"scale": scale, "agl": agl.to(mag.dtype)}
         agl = inputs.outputs["agl"]
-        mag = agl.detach().float() * scale[:, None, None, None]
+        mag = agl.detach().float() * per_image
         return {"scale": scale, "mag": mag.to(agl.dtype)}

@@ -44,8 +44,14 @@ class LeanOrientationHead(nn.Module):
     requires = ("agl",)
     provides = ("direction", "angle", "lean_logits")
 
+    @staticmethod
+    def requires_for(config: LeanOrientationHeadConfig) -> tuple[str, ...]:
+        """The map the direction is read from: ``agl`` or ``mag``."""
+        return (config.source,)
+
     def __init__(self, config: LeanOrientationHeadConfig, spec: FeatureSpec) -> None:
         super().__init__()
+        self.source = config.source
         self.mask = nn.Sequential(
             nn.Conv2d(spec.decoder_channels, config.hidden, 3, padding=1),
             make_activation(config.activation),
@@ -54,7 +60,8 @@ class LeanOrientationHead(nn.Module):
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
         logits = resize_to(self.mask(inputs.decoded).float(), inputs.image_size)
-        agl = inputs.outputs["agl"].detach().float()
-        direction = unit_direction(lean_direction(torch.sigmoid(logits), agl))
+        # mag = agl · scale with one scale per image: both maps lean the same way.
+        height = inputs.outputs[self.source].detach().float()
+        direction = unit_direction(lean_direction(torch.sigmoid(logits), height))
         angle = direction_to_angle(direction)
         return {"direction": direction, "angle": angle, "lean_logits": logits}

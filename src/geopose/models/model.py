@@ -52,7 +52,8 @@ def _check_head_order(heads: tuple[HeadConfig, ...]) -> None:
     seen: set[str] = set()
     for head in heads:
         cls: Any = HEADS[head.kind]
-        missing = [k for k in cls.requires if k not in seen]
+        requires = cls.requires_for(head) if hasattr(cls, "requires_for") else cls.requires
+        missing = [k for k in requires if k not in seen]
         if missing:
             raise UsageError(
                 f"model spec: head {head.kind!r} needs {', '.join(missing)} from an earlier head"

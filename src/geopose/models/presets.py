@@ -62,6 +62,18 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "name": "tiny-lean-mag",
+        "description": "tiny, lean first: the dense head predicts the lean (px), the AGL is "
+        "lean / scale with the scale regressed per image",
+        "encoder": {"name": "test_efficientnet"},
+        "decoder": {"channels": [48, 32, 24, 16]},
+        "heads": [
+            {"kind": "dense", "hidden": [8], "height": False},
+            {"kind": "lean_orientation", "hidden": 16, "source": "mag"},
+            {"kind": "global_scale", "hidden": [64], "derive": "agl"},
+        ],
+    },
+    {
         "name": "small-lean-gs",
         "description": "small-lean with the global scale head (scale regressed per image)",
         "encoder": {"name": "mobilenetv4_conv_small"},
