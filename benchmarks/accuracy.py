@@ -81,8 +81,10 @@ def _report(tiles: list[Any]) -> dict[str, Any]:
     return score_with_intervals(tiles, resamples=1000).as_dict()
 
 
-def evaluate_checkpoint(checkpoint: Path, tta: str = "d4", threads: int = 1) -> dict[str, Any]:
-    """Predict the held-out set with ``checkpoint`` and score it with intervals."""
+def evaluate_checkpoint(
+    checkpoint: Path, tta: str = "d4", threads: int = 1, device: str = "cpu"
+) -> dict[str, Any]:
+    """Predict the held-out set with ``checkpoint`` on ``device`` (fp32) and score it."""
     import torch
 
     from geopose.inference.options import PredictOptions, make_predictor
@@ -90,7 +92,7 @@ def evaluate_checkpoint(checkpoint: Path, tta: str = "d4", threads: int = 1) -> 
 
     torch.set_num_threads(threads)
     predictor = make_predictor(
-        [checkpoint], PredictOptions(tta=tta, precision="fp32", device="cpu", batch_size=4)
+        [checkpoint], PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4)
     )
     stats = []
     start = time.perf_counter()
@@ -184,7 +186,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sys.executable, "-m", "geopose", "train", "--config", args.recipe,
         "--data", str(train_root(args.train_tiles)), "--out", str(out), "--no-progress",
         f"train.max_steps={args.steps}", f"train.seed={args.seed}",
-        f"train.threads={args.threads}", "train.time_limit_s=null", *args.overrides,
+        f"train.threads={args.threads}", "train.time_limit_s=null",
+        *([f"train.device={args.device}"] if args.device != "cpu" else []), *args.overrides,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     last = out / "checkpoints" / "last.safetensors"
@@ -200,7 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         if code != 0:
             raise SystemExit(f"training failed with exit code {code}; see {RUNS / args.name}.log")
-    report = evaluate_checkpoint(last, args.tta, args.threads)
+    report = evaluate_checkpoint(last, args.tta, args.threads, args.device)
     return {
         "kind": "run",
         "name": args.name,
@@ -220,6 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "overrides": args.overrides,
         "threads": args.threads,
+        "device": args.device,
         "train_s": seconds,
         **report,
     }
@@ -288,12 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", default="demo", help="recipe name or YAML file")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--tta", default="d4")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (training and scoring)")
     p.add_argument("--reuse", action="store_true", help="evaluate an existing run again")
     p.add_argument("overrides", nargs="*", help="key=value config overrides (after --)")
     p = sub.add_parser("eval", help="evaluate a checkpoint on the held-out set")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", default=None)
     p.add_argument("--tta", default="d4")
+    p.add_argument("--device", default="cpu")
     sub.add_parser("table", help="all results as a Markdown table")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:  # key=value overrides may follow a "--"
@@ -313,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "eval":
         ensure_data()
         result = {"kind": "eval", "checkpoint": str(args.checkpoint),
-                  **evaluate_checkpoint(args.checkpoint, args.tta)}  # fmt: skip
+                  **evaluate_checkpoint(args.checkpoint, args.tta, device=args.device)}  # fmt: skip
         _write(args.name or args.checkpoint.stem, result)
     else:
         print(table())

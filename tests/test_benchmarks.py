@@ -48,3 +48,16 @@ def test_every_speed_script_has_arguments_for_full_and_quick_runs() -> None:
     run_all = _run_all()
     scripts = {p.stem for p in (ROOT / "benchmarks").glob("*_speed.py")}
     assert scripts == set(run_all.FULL_ARGS) == set(run_all.QUICK_ARGS)
+
+
+def test_every_benchmark_recipe_loads_and_names_a_registered_preset() -> None:
+    """The benchmark's recipes (CPU and GPU) stay valid as configs and presets change."""
+    from geopose.config import load_config
+    from geopose.models import get_preset
+
+    recipes = sorted((ROOT / "benchmarks" / "recipes").glob("*.yaml"))
+    assert recipes
+    for path in recipes:
+        config = load_config(path)
+        assert config.model.preset is not None, path
+        get_preset(config.model.preset)

@@ -107,6 +107,18 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "name": "b0-lean-gs",
+        "description": "EfficientNet-B0 UNet with the lean orientation and global scale heads "
+        "(the accuracy benchmark's GPU preset)",
+        "encoder": {"name": "efficientnet_b0.ra_in1k"},
+        "decoder": {"channels": [256, 128, 64, 64], "activation": "silu"},
+        "heads": [
+            {"kind": "dense", "hidden": [16], "activation": "silu", "magnitude": False},
+            {"kind": "global_scale", "hidden": [128], "activation": "silu"},
+            {"kind": "lean_orientation", "hidden": 32, "activation": "silu"},
+        ],
+    },
+    {
         "name": "b7-unet",
         "description": "2nd place EfficientNet-B7 (noisy student) UNet, stride-1 AGL head with GSD",
         "encoder": {"name": "tf_efficientnet_b7.ns_jft_in1k"},
