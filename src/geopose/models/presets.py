@@ -74,6 +74,19 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "name": "tiny-lean-gs-half",
+        "description": "tiny-lean-gs run at half resolution: 4x the context per pixel of "
+        "compute, so a crop sees a tall building's roof and its lean together",
+        "input": {"resolution_factor": 0.5},
+        "encoder": {"name": "test_efficientnet"},
+        "decoder": {"channels": [48, 32, 24, 16]},
+        "heads": [
+            {"kind": "dense", "hidden": [8], "magnitude": False},
+            {"kind": "global_scale", "hidden": [64]},
+            {"kind": "lean_orientation", "hidden": 16},
+        ],
+    },
+    {
         "name": "small-lean-gs",
         "description": "small-lean with the global scale head (scale regressed per image)",
         "encoder": {"name": "mobilenetv4_conv_small"},
