@@ -240,3 +240,18 @@ def test_head_options_that_name_unknown_maps_are_rejected() -> None:
     reordered = [cfg["heads"][1], cfg["heads"][0], cfg["heads"][2]]
     with pytest.raises(UsageError, match="needs mag"):
         create_model({**cfg, "heads": reordered})
+
+
+def test_output_scale_multiplies_the_dense_maps_and_must_be_positive() -> None:
+    torch.manual_seed(0)
+    decoded = torch.randn(2, 16, 8, 8)
+    base = DenseHead(DenseHeadConfig(hidden=(4,)), _spec(16, 2)).eval()
+    scaled = DenseHead(DenseHeadConfig(hidden=(4,), output_scale=10.0), _spec(16, 2)).eval()
+    scaled.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        a, b = base(_inputs(decoded, (16, 16))), scaled(_inputs(decoded, (16, 16)))
+    for key in ("agl", "mag"):
+        torch.testing.assert_close(b[key], 10.0 * a[key])
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(UsageError, match="output_scale"):
+            DenseHeadConfig(output_scale=bad)

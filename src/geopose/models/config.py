@@ -194,10 +194,13 @@ class DenseHeadConfig:
     dropout: float = 0.0
     activation: str = "relu"
     output_activation: str = "relu"
+    output_scale: float = 1.0  # m (AGL) or px (magnitude) per unit of the last conv's output
 
     def __post_init__(self) -> None:
         if not (self.height or self.magnitude):
             raise UsageError("dense head: needs at least one of height and magnitude")
+        if not (math.isfinite(self.output_scale) and self.output_scale > 0):
+            raise UsageError(f"dense head: output_scale must be > 0, got {self.output_scale!r}")
 
 
 @dataclass(frozen=True)

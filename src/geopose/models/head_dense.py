@@ -75,6 +75,10 @@ class RegressionBranch(nn.Module):
         self.convs = nn.ModuleList(convs)
         self.act = make_activation(config.activation)
         self.out_act = make_activation(config.output_activation)
+        # Heights span 0-200 m: a unit of the last conv worth several metres lets the
+        # layer reach tall roofs with weights of order one (Adam moves each weight by
+        # about the learning rate per step, whatever the error).
+        self.output_scale = float(config.output_scale)
 
     def forward(self, x: Tensor, gsd: Tensor) -> Tensor:
         x = self.up(x)
@@ -84,7 +88,7 @@ class RegressionBranch(nn.Module):
                 x = torch.cat([x, constant_plane(gsd, x)], dim=1)
             x = conv(x)
             x = self.out_act(x) if j == last else self.act(x)
-        return x
+        return x * self.output_scale if self.output_scale != 1.0 else x
 
 
 class DenseHead(nn.Module):

@@ -87,6 +87,18 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "name": "tiny-lean-gs-x10",
+        "description": "tiny-lean-gs whose height output is in units of 10 m (tall roofs "
+        "within reach of weights of order one)",
+        "encoder": {"name": "test_efficientnet"},
+        "decoder": {"channels": [48, 32, 24, 16]},
+        "heads": [
+            {"kind": "dense", "hidden": [8], "magnitude": False, "output_scale": 10.0},
+            {"kind": "global_scale", "hidden": [64]},
+            {"kind": "lean_orientation", "hidden": 16},
+        ],
+    },
+    {
         "name": "small-lean-gs",
         "description": "small-lean with the global scale head (scale regressed per image)",
         "encoder": {"name": "mobilenetv4_conv_small"},
