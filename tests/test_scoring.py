@@ -56,3 +56,23 @@ def test_a_missing_prediction_fails_its_city_and_names_both_files(tmp_path: Path
 def test_no_truth_files_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"no \*_VFLOW\.json truth files"):
         find_tasks(tmp_path, tmp_path, None)
+
+
+def test_intervals_over_files_agree_with_the_official_score_and_bracket_it(
+    tmp_path: Path,
+) -> None:
+    """The point estimate of the file-based interval is the official score itself."""
+    from geopose.errors import DataError
+    from geopose.scoring import score_files_with_intervals
+
+    truth, pred = _folders(tmp_path)
+    tasks = find_tasks(pred, truth, None)
+    official = evaluate_files(tasks, workers=1, progress=False)[0].compute()
+    report = score_files_with_intervals(tasks, resamples=200)
+    assert report.score.value == pytest.approx(official.score, abs=1e-6)
+    assert report.agl_r2.value == pytest.approx(official.agl_r2, abs=1e-6)
+    assert report.score.low <= report.score.value <= report.score.high
+    assert report.tiles == 3
+    (pred / "OMA_1_VFLOW.json").unlink()
+    with pytest.raises(DataError, match="OMA_1"):
+        score_files_with_intervals(tasks, resamples=10)

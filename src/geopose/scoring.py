@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from geopose.errors import DataError, UsageError
+from geopose.intervals import ScoreReport, TileStats, score_with_intervals, tile_stats
 from geopose.io import read_agl, read_prediction, read_vflow
 from geopose.io.layout import VFLOW_SUFFIX, agl_name, city_of, read_metadata, vflow_name
 from geopose.metrics import GeoposeMetric, MetricResult
@@ -130,6 +131,29 @@ def evaluate_files(
             truth_problems.append(problem)
         metric.merge(GeoposeMetric.from_state(state))
     return metric, truth_problems
+
+
+def score_files_with_intervals(
+    tasks: list[ImageTask], *, resamples: int = 1000, seed: int = 0
+) -> ScoreReport:
+    """The official score of ``tasks``' files with 95 % bootstrap intervals (tiles
+    resampled within each city, :func:`geopose.intervals.score_with_intervals`).
+
+    Every prediction must be readable (an unreadable one raises :class:`DataError`
+    naming it): an interval over the tiles that happened to be readable would hide the
+    failure the official score shows as a city of 0.
+    """
+    tiles: list[TileStats] = []
+    for task in tasks:
+        agl_true = read_agl(task.truth_agl)
+        scale_true, angle_true = read_vflow(task.truth_vflow)
+        pred = read_prediction(task.pred_agl.parent, task.image_id, shape=agl_true.shape)
+        tiles.append(
+            tile_stats(
+                task.city, agl_true, scale_true, angle_true, pred.agl, pred.scale, pred.angle
+            )
+        )
+    return score_with_intervals(tiles, resamples=resamples, seed=seed)
 
 
 def _fmt(x: float, digits: int = 4) -> str:

@@ -45,6 +45,11 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert sorted(saved["cities"]) == ["ARG", "ATL", "JAX", "OMA"]
     assert Path(saved["report"]).is_file()
     assert saved["train_seconds"] <= saved["total_seconds"]
+    # The score comes with its 95 % interval over held-out tiles, printed too.
+    interval = saved["interval_95"]["score"]
+    assert interval["value"] == pytest.approx(saved["score"], abs=1e-6)
+    assert interval["low"] <= interval["value"] <= interval["high"]
+    assert "95 % interval" in printed
     # The summary's score is what `geopose evaluate` gives on the written files.
     assert (
         main(

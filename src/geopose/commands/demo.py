@@ -117,7 +117,12 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     from geopose.inference.layout import predict_layout
     from geopose.inference.options import PredictOptions
     from geopose.report import make_report
-    from geopose.scoring import evaluate_files, find_tasks, format_table
+    from geopose.scoring import (
+        evaluate_files,
+        find_tasks,
+        format_table,
+        score_files_with_intervals,
+    )
     from geopose.training.trainer import train
 
     options.check()
@@ -172,6 +177,11 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         return scores
 
     scores = _stage("evaluation", timings, lambda: score(pred))
+    # The score's 95 % interval over held-out tiles: two demo runs (another machine, a
+    # busy neighbour) agree when each lies inside the other's interval.
+    intervals = score_files_with_intervals(
+        find_tasks(pred, data / "test_truth", data / "metadata.csv")
+    )
     scores_dict = scores.as_dict()
     unshrunk: dict[str, Any] | None = None
     if options.shrink_flow:
@@ -194,6 +204,9 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         "score": scores_dict["score"],
         "agl_r2": scores_dict["agl_r2"],
         "vflow_r2": scores_dict["vflow_r2"],
+        "interval_95": {
+            k: getattr(intervals, k).as_dict() for k in ("score", "agl_r2", "vflow_r2")
+        },
         "cities": scores_dict["cities"],
         "failed": scores_dict.get("failed", []),
         "train_seconds": timings["training"],
@@ -218,6 +231,10 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     print(format_table(scores))
+    print(
+        f"held-out score {intervals.score} (95 % interval over {intervals.tiles} tiles, "
+        f"bootstrap within each city)"
+    )
     if unshrunk is not None:
         print(
             f"(flows shrunk by the TTA direction agreement; without it the score is "
