@@ -50,8 +50,10 @@ DEFAULT_SIZE = 256
 #: of training a worse one.
 STEPS_PER_MINUTE = 190
 #: The wall-clock safety net, as a multiple of the budget: it stops only a machine
-#: several times slower than the one the steps were measured on.
-TIME_LIMIT_FACTOR = 2.5
+#: several times slower than the one the steps were measured on. Beside a one-core busy
+#: loop (and other low-priority jobs) the 10-minute demo trained its 1,900 steps in
+#: 24.2 minutes, 2.4x; 2.5x would nearly have cut it (docs/demo.md).
+TIME_LIMIT_FACTOR = 4.0
 DEFAULT_RECIPE = "demo"
 CITIES = ("ARG", "ATL", "JAX", "OMA")
 
