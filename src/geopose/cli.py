@@ -21,6 +21,7 @@ from geopose.errors import EXIT_ABORTED, EXIT_USAGE, GeoposeError
 VERBS: tuple[str, ...] = (
     "check",
     "synth",
+    "label",
     "train",
     "evaluate",
     "models",

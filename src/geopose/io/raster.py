@@ -293,7 +293,12 @@ _GDAL_CACHE_MB = 256
 
 @contextlib.contextmanager
 def agl_row_writer(
-    path: str | Path, height: int, width: int, *, geo: GeoInfo | None = None
+    path: str | Path,
+    height: int,
+    width: int,
+    *,
+    geo: GeoInfo | None = None,
+    metres: bool = False,
 ) -> Iterator[Callable[[int, NDArray[np.float32]], None]]:
     """Stream an AGL GeoTIFF of any size to ``path``, rows in order.
 
@@ -303,14 +308,16 @@ def agl_row_writer(
     CRS and transform of ``geo``), tiled in 256-px blocks when both sides are ≥ 256 px
     and BigTIFF when needed; it appears atomically when the ``with`` block ends without
     an error. The GDAL block cache is bounded inside the block, reads included.
+    ``metres=True`` writes float32 metres with NaN no data instead (any float map: the
+    AGL spread of ``predict --uncertainty``).
     """
     profile: dict[str, Any] = {
         "driver": "GTiff",
         "width": width,
         "height": height,
         "count": 1,
-        "dtype": "uint16",
-        "nodata": AGL_NODATA,
+        "dtype": "float32" if metres else "uint16",
+        "nodata": float("nan") if metres else AGL_NODATA,
         "compress": "deflate",
         "BIGTIFF": "IF_SAFER",
     }
@@ -324,7 +331,7 @@ def agl_row_writer(
     ):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(tmp, "w", **profile) as ds:
-            writer = _AlignedRowWriter(ds, width)
+            writer = _AlignedRowWriter(ds, width, metres)
             yield writer.write
             writer.flush()
 
@@ -338,9 +345,10 @@ class _AlignedRowWriter:
     leaves, and keeps temporaries small.
     """
 
-    def __init__(self, ds: Any, width: int) -> None:
+    def __init__(self, ds: Any, width: int, metres: bool = False) -> None:
         self.ds = ds
         self.width = width
+        self.metres = metres
         self.top = 0  # raster row of the first pending row
         self.pending = np.empty((0, width), dtype=np.float32)
 
@@ -362,7 +370,8 @@ class _AlignedRowWriter:
 
     def _put(self, top: int, rows: NDArray[np.float32]) -> None:
         window = Window(0, top, self.width, rows.shape[0])
-        self.ds.write(agl_m_to_cm(rows)[None], window=window)
+        data = rows.astype(np.float32) if self.metres else agl_m_to_cm(rows)
+        self.ds.write(data[None], window=window)
 
 
 def _add_geo(profile: dict[str, Any], geo: GeoInfo | None) -> None:
@@ -383,3 +392,25 @@ def _write(path: Path, profile: dict[str, Any], bands: NDArray[Any]) -> None:
         aux = tmp.with_name(tmp.name + ".aux.xml")
         if aux.exists():
             aux.unlink()
+
+
+def write_float(
+    path: str | Path, data: NDArray[np.floating], *, geo: GeoInfo | None = None
+) -> None:
+    """Write an H×W float32 raster (NaN = no data, also the file's no-data value) atomically,
+    as a deflate-compressed GeoTIFF with the CRS and transform of ``geo``."""
+    p = Path(path)
+    a = np.asarray(data, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"{p}: expected an H×W raster, got shape {a.shape}")
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": a.shape[1],
+        "height": a.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        "nodata": float("nan"),
+        "compress": "deflate",
+    }
+    _add_geo(profile, geo)
+    _write(p, profile, a[None])
