@@ -22,6 +22,7 @@ VERBS: tuple[str, ...] = (
     "check",
     "synth",
     "label",
+    "buildings",
     "train",
     "evaluate",
     "models",

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.crs import CRS
-from rasterio.rpc import RPC
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
@@ -23,7 +22,7 @@ from geopose.io.raster import read_agl
 from geopose.io.vflow import read_vflow
 from geopose.label.grid import GroundGrid, metres_per_degree
 from geopose.label.tile import label_image
-from geopose.label.view import read_worldview_angles, view_from_angles
+from geopose.label.view import affine_rpc, read_worldview_angles, view_from_angles
 from truth_tiles import TruthTile, r2
 
 
@@ -130,35 +129,10 @@ def test_north_up_angle_is_180_minus_azimuth_and_matches_the_ray_rule() -> None:
         assert dist.max() <= 2.0
 
 
-def _affine_rpc(grid: GroundGrid, el: float, az: float) -> RPC:
-    """An affine RPC of a camera over ``grid`` at elevation/azimuth (degrees): at height 0
-    it maps a point to its pixel of ``grid``; a point ``h`` metres up is imaged
-    ``h·cot(el)`` metres away from the satellite."""
-    lon, lat = grid.centre_lonlat()
-    m_lon, m_lat = metres_per_degree(lat)
-    gsd = abs(grid.transform.a)
-    lean = 1.0 / math.tan(math.radians(el)) / gsd  # px per metre of height
-    s, c = math.sin(math.radians(az)), math.cos(math.radians(az))
-    lon_s, lat_s, h_s = 0.01, 0.01, 500.0
-    samp = [0.0] * 20
-    samp[1] = lon_s * m_lon / gsd  # L
-    samp[3] = -h_s * lean * s  # H
-    line = [0.0] * 20
-    line[2] = -lat_s * m_lat / gsd  # P
-    line[3] = h_s * lean * c
-    den = [1.0] + [0.0] * 19
-    return RPC(
-        height_off=0.0, height_scale=h_s, lat_off=lat, lat_scale=lat_s, long_off=lon,
-        long_scale=lon_s, line_off=grid.height / 2, line_scale=1.0, samp_off=grid.width / 2,
-        samp_scale=1.0, line_num_coeff=line, line_den_coeff=den, samp_num_coeff=samp,
-        samp_den_coeff=den,
-    )  # fmt: skip
-
-
 def test_label_through_an_rpc_model(truth_tiles: list[TruthTile], tmp_path: Path) -> None:
     for tile in truth_tiles:
         grid = GroundGrid.of_raster(tile.rgb)
-        rpc = _affine_rpc(grid, tile.view["elevation_deg"], tile.view["azimuth_deg"])
+        rpc = affine_rpc(grid, tile.view["elevation_deg"], tile.view["azimuth_deg"])
         with rasterio.open(tile.rgb) as ds:
             data, profile = ds.read(), ds.profile
         image = tmp_path / f"{tile.id}_RGB.tif"

@@ -138,3 +138,30 @@ def view_from_rpc(grid: GroundGrid, rpcs: RPC, name: str) -> ImageView:
     lon, lat = grid.centre_lonlat()
     el, az = angles_from_rpc(rpcs, lon, lat)
     return view_from_angles(grid, el, az, f"RPC model of {name} (at the image centre)")
+
+
+def affine_rpc(grid: GroundGrid, elevation_deg: float, azimuth_deg: float) -> RPC:
+    """The RPC model of an ideal affine camera over ``grid`` (a north-up metric grid):
+    a ground point at height 0 maps to its pixel of ``grid``; a point ``h`` metres up is
+    imaged ``h·cot(el)`` metres farther from the satellite (at ``azimuth_deg`` seen from
+    the ground). Only the linear terms are used; the denominators are 1. For checking RPC
+    handling against known angles (tests, benchmarks)."""
+    lon, lat = grid.centre_lonlat()
+    m_lon, m_lat = metres_per_degree(lat)
+    gsd = abs(grid.transform.a)
+    lean = 1.0 / math.tan(math.radians(elevation_deg)) / gsd  # px per metre of height
+    s, c = math.sin(math.radians(azimuth_deg)), math.cos(math.radians(azimuth_deg))
+    lon_s, lat_s, h_s = 0.01, 0.01, 500.0
+    samp = [0.0] * 20  # RPC00B terms: 1, L, P, H, ...
+    samp[1] = lon_s * m_lon / gsd
+    samp[3] = -h_s * lean * s
+    line = [0.0] * 20
+    line[2] = -lat_s * m_lat / gsd
+    line[3] = h_s * lean * c
+    den = [1.0] + [0.0] * 19
+    return RPC(
+        height_off=0.0, height_scale=h_s, lat_off=lat, lat_scale=lat_s, long_off=lon,
+        long_scale=lon_s, line_off=grid.height / 2, line_scale=1.0, samp_off=grid.width / 2,
+        samp_scale=1.0, line_num_coeff=line, line_den_coeff=den, samp_num_coeff=samp,
+        samp_den_coeff=den,
+    )  # fmt: skip
