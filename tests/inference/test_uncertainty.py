@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from rasterio.crs import CRS
 
 from geopose.cli import main
 from geopose.inference.load_model import load_model
@@ -18,6 +19,7 @@ from geopose.inference.predictor import angle_spread_deg
 from geopose.inference.tta import TTAModel, tta_views
 from geopose.io import load_sample, open_layout, read_agl
 from geopose.io.layout import agl_name
+from geopose.io.raster import GeoInfo, write_rgb
 
 FP32 = ["--precision", "fp32", "--device", "cpu", "--no-progress"]
 
@@ -87,3 +89,27 @@ def test_cli_writes_spread_maps_beside_the_agl(
     first = open_layout(synth_layout).entries("test")[0].id
     with rasterio.open(windowed / f"{first}_AGL_SPREAD.tif") as ds:
         assert np.all(np.isfinite(ds.read(1)))
+
+
+def test_raster_prediction_writes_a_georeferenced_spread_cog(
+    tiny_checkpoint: Path, synth_layout: Path, tmp_path: Path
+) -> None:
+    entry = open_layout(synth_layout).entries("test")[0]
+    image = load_sample(entry)["image"]
+    tif = tmp_path / "scene.tif"
+    geo = GeoInfo(CRS.from_epsg(32617).to_wkt(), (0.5, 0.0, 500_000.0, 0.0, -0.5, 3_300_000.0))
+    write_rgb(tif, image, geo=geo)
+    out = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(tiny_checkpoint), "--image", str(tif),
+                 "--gsd", "0.5", "--out", str(out), "--tta", "d2", "--window", "48",
+                 "--overlap", "16", *FP32, "--uncertainty"]) == 0  # fmt: skip
+    with rasterio.open(out / "scene_AGL_SPREAD.tif") as ds:
+        assert ds.crs == CRS.from_epsg(32617)
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        spread = ds.read(1)
+    assert np.all(spread >= 0)
+    assert float(spread.max()) > 0
+    figures = json.loads((out / "scene_SPREAD.json").read_text())
+    assert figures["agl_spread_mean_m"] == pytest.approx(float(spread.mean()), rel=1e-3)
+    with rasterio.open(out / "scene_AGL.tif") as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     stats = building_heights(ground_agl(agl, scale, angle), transform, crs, footprints, fp_crs)
     write_footprints(args.out, footprints, fp_crs, stats)
     inside = [s for s in stats if s["pixels"]]
-    medians = [float(s["height_median_m"]) for s in inside if s["height_median_m"] is not None]
+    medians = [float(m) for m in (s["height_median_m"] for s in inside) if m is not None]
     middle = float(np.median(medians)) if medians else float("nan")
     print(f"{len(footprints)} footprints, {len(inside)} on the AGL map, {len(medians)} with "
           f"heights (median of medians {middle:.2f} m) -> {args.out}")  # fmt: skip

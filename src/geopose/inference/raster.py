@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,21 +89,23 @@ def predict_raster(
     bar = tqdm(total=len(grid), unit="window", disable=not progress, desc="predict")
     start = time.perf_counter()
     spread_path = out_dir / f"{stem}{SPREAD_SUFFIX}"
-    sums = [0.0, 0]  # Σ spread (m), count of finite spread pixels
+    sums = [0.0, 0.0]  # Σ spread (m), count of finite spread pixels
     with contextlib.ExitStack() as stack:
         write_rows = stack.enter_context(agl_row_writer(agl_path, info.height, info.width,
                                                         geo=geo))  # fmt: skip
-        spread_sink = None
+        spread_writers: list[Callable[[int, NDArray[np.float32]], None]] = []
         if opts.uncertainty:
-            write_spread = stack.enter_context(
+            spread_writers.append(stack.enter_context(
                 agl_row_writer(spread_path, info.height, info.width, geo=geo, metres=True)
-            )
+            ))  # fmt: skip
 
-            def spread_sink(top: int, block: NDArray[np.float32]) -> None:
-                finite = block[np.isfinite(block)]
-                sums[0] += float(finite.sum())
-                sums[1] += int(finite.size)
-                write_spread(top, block)
+        def write_spread(top: int, block: NDArray[np.float32]) -> None:
+            finite = block[np.isfinite(block)]
+            sums[0] += float(finite.sum())
+            sums[1] += float(finite.size)
+            spread_writers[0](top, block)
+
+        spread_sink = write_spread if spread_writers else None
 
         def read(win: Window) -> NDArray[np.uint8]:
             return read_rgb(src, window=win.as_tuple())

@@ -73,7 +73,8 @@ class GroundGrid:
     @property
     def geo(self) -> GeoInfo:
         """The grid's georeferencing as :class:`~geopose.io.raster.GeoInfo` (for writers)."""
-        return GeoInfo(crs=self.crs.to_wkt(), transform=tuple(self.transform)[:6])  # type: ignore[arg-type]
+        t = self.transform
+        return GeoInfo(crs=self.crs.to_wkt(), transform=(t.a, t.b, t.c, t.d, t.e, t.f))
 
     def padded(self, top: int, bottom: int, left: int, right: int) -> GroundGrid:
         """The same grid grown by whole pixels on each side."""

@@ -11,6 +11,7 @@ import numpy as np
 import rasterio
 from numpy.typing import NDArray
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.rpc import RPC
 
 from geopose.errors import DataError
 from geopose.label.grid import GroundGrid
@@ -31,7 +32,7 @@ class TileLabel:
     grid: GroundGrid
 
 
-def image_rpcs(path: Path) -> rasterio.rpc.RPC | None:
+def image_rpcs(path: Path) -> RPC | None:
     """The RPC model rasterio finds for an image (tags, ``.RPB``, ``_RPC.TXT``), or None."""
     try:
         with warnings.catch_warnings():
