@@ -153,10 +153,8 @@ def generate_sample(
     haze: bool | None = None,
     presets: dict[str, CityPreset] | None = None,
     image_id: str | None = None,
-) -> tuple[dict[str, Any], SynthTruth]:
-    """:func:`generate_sample`'s tile and the :class:`SynthTruth` it was made from.
-
-    The truth's heights are the true surface (label flaws only touch the sample's AGL).
+) -> dict[str, Any]:
+    """One labelled tile of a synthetic ``city``, deterministic for ``seed``.
 
     Args:
         city: preset name (ARG, ATL, JAX, OMA, or one from ``presets``).
@@ -213,8 +211,10 @@ def generate_sample_with_truth(
     haze: bool | None = None,
     presets: dict[str, CityPreset] | None = None,
     image_id: str | None = None,
-) -> dict[str, Any]:
-    """One labelled tile of a synthetic ``city``, deterministic for ``seed``.
+) -> tuple[dict[str, Any], SynthTruth]:
+    """:func:`generate_sample`'s tile and the :class:`SynthTruth` it was made from.
+
+    The truth's heights are the true surface (label flaws only touch the sample's AGL).
 
     Args:
         city: preset name (ARG, ATL, JAX, OMA, or one from ``presets``).
