@@ -53,6 +53,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "geopose.intervals",
             "geopose.checkpoint",
             "geopose.rectify",
+            "geopose.label",
+            "geopose.buildings",
         ),
     ),
     ("jobs", ("geopose.training", "geopose.inference", "geopose.scoring", "geopose.export")),

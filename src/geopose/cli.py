@@ -21,6 +21,8 @@ from geopose.errors import EXIT_ABORTED, EXIT_USAGE, GeoposeError
 VERBS: tuple[str, ...] = (
     "check",
     "synth",
+    "label",
+    "buildings",
     "train",
     "evaluate",
     "models",

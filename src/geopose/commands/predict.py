@@ -118,6 +118,14 @@ def register(subparsers: Any) -> None:
         "the flow with the least expected error under the official metric when the "
         "direction is uncertain; the scale is then not the physical lean",
     )
+    parser.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also write {id}_AGL_SPREAD.tif (float32 m: the standard deviation of AGL "
+        "across the TTA views and ensemble members, on the AGL's grid) and "
+        "{id}_SPREAD.json (the angle's spread in degrees: circular standard deviation of "
+        "the views' directions, and the mean and p90 AGL spread)",
+    )
     parser.add_argument("--tar", action="store_true", help="also write OUT/submission.tar.gz")
     parser.add_argument(
         "--overwrite",
@@ -149,6 +157,7 @@ def options_from(args: argparse.Namespace) -> PredictOptions:
         overlap=args.overlap,
         max_views_batch=args.max_views_batch,
         shrink_flow=args.shrink_flow,
+        uncertainty=args.uncertainty,
     )
 
 

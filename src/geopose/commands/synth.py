@@ -96,6 +96,14 @@ def register(subparsers: Any) -> None:
         help="add the same flaws to the test truth too (default: clean)",
     )
     p.add_argument(
+        "--export-truth",
+        action="store_true",
+        help="georeference every tile (UTM 17N, north-up; RGB as GeoTIFF) and write OUT_DIR/truth/"
+        "{id}_NDSM.tif (orthographic heights, m), {id}_VIEW.json (satellite elevation and "
+        "azimuth, degrees) and {id}_BUILDINGS.geojson (footprints with true heights, m), "
+        "the inputs `geopose label` and `geopose buildings` take",
+    )
+    p.add_argument(
         "--presets",
         type=Path,
         action="append",
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         args.out_dir, cities, args.train_per_city, args.test_per_city, args.size, args.seed,
         args.workers, args.preview, tiles_per_district=args.tiles_per_district,
         train_flaws=flaws, test_flaws=LabelFlaws.typical() if args.test_flaws else None,
-        presets=presets, progress=not args.no_progress,
+        presets=presets, progress=not args.no_progress, export_truth=args.export_truth,
     )  # fmt: skip
     n = len(summary.train_ids) + len(summary.test_ids)
     print(f"wrote {len(summary.train_ids)} train + {len(summary.test_ids)} test tiles "

@@ -8,6 +8,8 @@ per-member weights ``w`` (normalised to sum 1):
 - ``direction_agreement`` (in [0, 1]): the length of the weighted mean of each member's
   unit direction times its own agreement (1 for a bare model): the agreement of all
   views of all members;
+- ``agl_var`` (m²): the variance of AGL over all views of all members, as a weighted
+  mixture: ``Σ w·(var_m + (agl_m − agl)²)`` (a bare model's own variance is 0);
 - ``scale_den`` (m², Σ agl²): weighted mean, and ``scale_num = scale · scale_den``, so
   that sliding windows pooling ``Σ num / Σ den`` weight each window's (ensemble) scale
   by its height evidence.
@@ -49,11 +51,14 @@ class EnsembleModel(nn.Module):
     def forward(self, image: Tensor, gsd: Tensor) -> dict[str, Tensor]:
         """``image`` B×3×H×W RGB in [0, 1], ``gsd`` B (m/px) → combined outputs."""
         acc: dict[str, Tensor] = {}
+        spreads: list[tuple[float, Tensor, Tensor | None]] = []
         for weight, member in zip(self.weights, self.members, strict=True):
             out = member(image, gsd)
             den = out.get("scale_den")
             if den is None:
                 den = scale_sums(out["agl"], out["mag"])[1]
+            var = out.get("agl_var")
+            spreads.append((weight, out["agl"].float(), None if var is None else var.float()))
             parts = {
                 "agl": out["agl"].float(),
                 "mag": out["mag"].float(),
@@ -68,8 +73,15 @@ class EnsembleModel(nn.Module):
             for key, value in parts.items():
                 acc[key] = acc[key] + weight * value if key in acc else weight * value
         unit = unit_direction(acc["direction"])
+        agl_var = torch.zeros_like(acc["agl"])
+        for weight, member_agl, member_var in spreads:
+            gap = member_agl - acc["agl"]
+            agl_var = agl_var + weight * (
+                gap * gap if member_var is None else member_var + gap * gap
+            )
         return {
             "agl": acc["agl"],
+            "agl_var": agl_var,
             "mag": acc["mag"],
             "scale": acc["scale"],
             "direction": unit,

@@ -26,6 +26,7 @@ from geopose.errors import DataError, UsageError
 from geopose.inference.manifest import Manifest
 from geopose.inference.options import PredictOptions, make_predictor, run_settings
 from geopose.inference.predictor import Predictor
+from geopose.inference.uncertainty import write_uncertainty
 from geopose.inference.windows import Window
 from geopose.io import GeoInfo, pack_submission, read_geo, read_rgb, write_prediction
 from geopose.io.catalog import scan_layout
@@ -101,7 +102,9 @@ def predict_layout(
         predictor = make_predictor(checkpoints, opts, rt)
         bar = tqdm(total=len(todo), unit="tile", disable=not progress, desc="predict")
         for i in range(0, len(todo), opts.batch_size):
-            _predict_chunk(predictor, todo[i : i + opts.batch_size], manifest, summary)
+            _predict_chunk(
+                predictor, todo[i : i + opts.batch_size], manifest, summary, opts.uncertainty
+            )
             bar.update(len(todo[i : i + opts.batch_size]))
         bar.close()
     summary.seconds = time.perf_counter() - start
@@ -126,7 +129,11 @@ def _split_entries(root: Path, split: str) -> list[Entry]:
 
 
 def _predict_chunk(
-    predictor: Predictor, entries: list[Entry], manifest: Manifest, summary: LayoutSummary
+    predictor: Predictor,
+    entries: list[Entry],
+    manifest: Manifest,
+    summary: LayoutSummary,
+    uncertainty: bool = False,
 ) -> None:
     """Read, predict and write a chunk of entries; unreadable ones are recorded and skipped."""
     loaded: list[tuple[Entry, NDArray[np.uint8], GeoInfo]] = []
@@ -142,26 +149,43 @@ def _predict_chunk(
     if len(shapes) == 1 and fits:
         images = np.stack([img for _, img, _ in loaded])
         results = predictor.predict_tiles(images, [e.gsd for e, _, _ in loaded])
-        outputs = [(r.agl, r.scale, r.angle) for r in results]
+        outputs = [_Output(r.agl, r.scale, r.angle, r.spread, r.agreement) for r in results]
     else:
-        outputs = [_predict_in_memory(predictor, img, e.gsd) for e, img, _ in loaded]
-    for (entry, _, geo), (agl, scale, angle) in zip(loaded, outputs, strict=True):
+        outputs = [_predict_in_memory(predictor, img, e.gsd, uncertainty) for e, img, _ in loaded]
+    for (entry, _, geo), output in zip(loaded, outputs, strict=True):
+        agl, scale, angle = output.agl, output.scale, output.angle
         if not (math.isfinite(scale) and math.isfinite(angle)):
             summary.failed[entry.id] = (
                 f"{entry.rgb}: non-finite prediction (scale {scale}, angle {angle}); not written"
             )
             continue
         write_prediction(manifest.out, entry.id, agl, scale, angle, geo=geo)
+        if uncertainty:
+            if output.spread is None:
+                raise ValueError("the model gives no AGL spread (agl_var)")
+            write_uncertainty(manifest.out, entry.id, output.spread, output.agreement, geo=geo)
         manifest.mark(entry.id, scale, angle)
         summary.written.append(entry.id)
 
 
+@dataclass(frozen=True)
+class _Output:
+    """One image's prediction: AGL (m), scale px/m, angle rad, AGL spread (m), agreement."""
+
+    agl: NDArray[np.float32]
+    scale: float
+    angle: float
+    spread: NDArray[np.float32] | None
+    agreement: float
+
+
 def _predict_in_memory(
-    predictor: Predictor, image: NDArray[np.uint8], gsd: float
-) -> tuple[NDArray[np.float32], float, float]:
+    predictor: Predictor, image: NDArray[np.uint8], gsd: float, uncertainty: bool = False
+) -> _Output:
     """Sliding-window prediction of an image held in memory."""
     h, w = image.shape[:2]
     agl = np.empty((h, w), dtype=np.float32)
+    spread = np.empty((h, w), dtype=np.float32) if uncertainty else None
 
     def read(win: Window) -> NDArray[np.uint8]:
         return image[win.top : win.top + win.height, win.left : win.left + win.width]
@@ -169,5 +193,11 @@ def _predict_in_memory(
     def sink(top: int, block: NDArray[np.float32]) -> None:
         agl[top : top + block.shape[0]] = block
 
-    result = predictor.predict_windows(h, w, gsd, read, sink)
-    return agl, result.scale, result.angle
+    def spread_sink(top: int, block: NDArray[np.float32]) -> None:
+        assert spread is not None  # only passed when uncertainty is asked for
+        spread[top : top + block.shape[0]] = block
+
+    result = predictor.predict_windows(
+        h, w, gsd, read, sink, spread_sink=spread_sink if uncertainty else None
+    )
+    return _Output(agl, result.scale, result.angle, spread, result.agreement)

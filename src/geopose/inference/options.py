@@ -33,7 +33,8 @@ class PredictOptions:
     pass). ``max_views_batch``: cap on images per forward pass (views × tiles), ``None`` =
     all. ``shrink_flow``: write the scale times the TTA views' direction agreement (see
     :mod:`geopose.inference.predictor`); off by default because the scale written is
-    then no longer the physical lean.
+    then no longer the physical lean. ``uncertainty``: also write each image's AGL spread
+    across views and members and its angle spread (:mod:`geopose.inference.uncertainty`).
     """
 
     tta: str = "d4"
@@ -46,6 +47,7 @@ class PredictOptions:
     overlap: int = 256
     max_views_batch: int | None = None
     shrink_flow: bool = False
+    uncertainty: bool = False
 
     def __post_init__(self) -> None:
         tta_views(self.tta)

@@ -18,6 +18,7 @@ not for rectifying.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ class TileResult:
     num: float
     den: float
     agreement: float = 1.0
+    spread: NDArray[np.float32] | None = None  # m, AGL spread across views and members
 
 
 @dataclass
@@ -143,6 +145,8 @@ class Predictor:
         den = out["scale_den"].float().cpu().numpy()
         agreement = out.get("direction_agreement")
         agree = np.ones(len(images)) if agreement is None else agreement.float().cpu().numpy()
+        var = out.get("agl_var")
+        spread = None if var is None else agl_spread(var.float().cpu().numpy()[:, 0])
         return [
             TileResult(
                 agl=np.ascontiguousarray(agl[b], dtype=np.float32),
@@ -152,6 +156,7 @@ class Predictor:
                 num=float(num[b]),
                 den=float(den[b]),
                 agreement=float(agree[b]),
+                spread=None if spread is None else np.ascontiguousarray(spread[b]),
             )
             for b in range(len(images))
         ]
@@ -168,17 +173,20 @@ class Predictor:
         read: WindowReader,
         sink: RowSink,
         on_window: Callable[[int], None] | None = None,
+        spread_sink: RowSink | None = None,
     ) -> RasterResult:
         """Predict an H×W raster window by window (see module text).
 
         ``read`` gives each window's pixels, ``sink`` receives the final AGL rows in
-        order, ``on_window(n)`` is told after every batch of ``n`` windows (progress).
+        order, ``on_window(n)`` is told after every batch of ``n`` windows (progress),
+        ``spread_sink`` (optional) the AGL spread rows (m), blended the same way.
         Scale pools the windows' least-squares sums; the direction is the mean of the
         windows' unit directions weighted by their Σ agl² (equal weights on flat
         rasters); both are also reported per window.
         """
         grid = WindowGrid(height, width, self.window, self.overlap)
         blender = StripBlender(grid)
+        spreads = StripBlender(grid) if spread_sink is not None else None
         per_window: list[tuple[Window, TileResult]] = []
         for top in grid.rows:
             row = grid.row(top)
@@ -187,11 +195,18 @@ class Predictor:
                 pixels = np.stack([read(w) for w in part])
                 for w, res in zip(part, self._run(pixels, [gsd] * len(part)), strict=True):
                     blender.add(w, res.agl)
+                    if spreads is not None:
+                        if res.spread is None:
+                            raise ValueError("the model gives no AGL spread (agl_var)")
+                        spreads.add(w, res.spread)
                     per_window.append((w, res))
                 if on_window is not None:
                     on_window(len(part))
             for block_top, block in blender.finish_row():
                 sink(block_top, block)
+            if spreads is not None and spread_sink is not None:
+                for block_top, block in spreads.finish_row():
+                    spread_sink(block_top, block)
         return self._combine(height, width, per_window)
 
     def _combine(
@@ -238,6 +253,18 @@ class Predictor:
                 for w, r in per_window
             ],
         )
+
+
+def agl_spread(variance: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Standard deviation (m) of AGL over views and members from its variance (m²)."""
+    return np.sqrt(np.maximum(np.asarray(variance, dtype=np.float32), 0.0)).astype(np.float32)
+
+
+def angle_spread_deg(agreement: float) -> float:
+    """Circular standard deviation (degrees) of directions whose mean resultant length is
+    ``agreement`` (the TTA views' and members' direction agreement): √(−2 ln R)."""
+    r = min(max(float(agreement), 1e-12), 1.0)
+    return math.degrees(math.sqrt(-2.0 * math.log(r)))
 
 
 def _limits(model: nn.Module) -> tuple[float, float]:

@@ -9,8 +9,9 @@ JSON.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from geopose.errors import DataError, UsageError
 from geopose.inference.options import PredictOptions, make_predictor
 from geopose.inference.predictor import Predictor, RasterResult
+from geopose.inference.uncertainty import SPREAD_JSON_SUFFIX, SPREAD_SUFFIX, write_spread_json
 from geopose.inference.windows import Window, WindowGrid
 from geopose.io.layout import agl_name, image_stem, vflow_name
 from geopose.io.raster import agl_row_writer, raster_info, read_geo, read_rgb
@@ -86,12 +88,33 @@ def predict_raster(
     grid = WindowGrid(info.height, info.width, pred.window, pred.overlap)
     bar = tqdm(total=len(grid), unit="window", disable=not progress, desc="predict")
     start = time.perf_counter()
-    with agl_row_writer(agl_path, info.height, info.width, geo=geo) as write_rows:
+    spread_path = out_dir / f"{stem}{SPREAD_SUFFIX}"
+    sums = [0.0, 0.0]  # Σ spread (m), count of finite spread pixels
+    with contextlib.ExitStack() as stack:
+        write_rows = stack.enter_context(agl_row_writer(agl_path, info.height, info.width,
+                                                        geo=geo))  # fmt: skip
+        spread_writers: list[Callable[[int, NDArray[np.float32]], None]] = []
+        if opts.uncertainty:
+            spread_writers.append(stack.enter_context(
+                agl_row_writer(spread_path, info.height, info.width, geo=geo, metres=True)
+            ))  # fmt: skip
+
+        def write_spread(top: int, block: NDArray[np.float32]) -> None:
+            finite = block[np.isfinite(block)]
+            sums[0] += float(finite.sum())
+            sums[1] += float(finite.size)
+            spread_writers[0](top, block)
+
+        spread_sink = write_spread if spread_writers else None
 
         def read(win: Window) -> NDArray[np.uint8]:
             return read_rgb(src, window=win.as_tuple())
 
-        result = pred.predict_windows(info.height, info.width, gsd, read, write_rows, bar.update)
+        result = pred.predict_windows(info.height, info.width, gsd, read, write_rows,
+                                      bar.update, spread_sink=spread_sink)  # fmt: skip
     bar.close()
     write_vflow(vflow_path, result.scale, result.angle)
+    if opts.uncertainty:
+        mean = sums[0] / sums[1] if sums[1] else None
+        write_spread_json(out_dir / f"{stem}{SPREAD_JSON_SUFFIX}", result.agreement, mean, None)
     return RasterSummary(agl_path, vflow_path, result, time.perf_counter() - start)

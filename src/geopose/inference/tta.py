@@ -24,8 +24,9 @@ predicting ``rot90(x)`` gives ``rot90`` of the AGL predicted for ``x`` and the a
 plus π/2, and scale does not change.
 
 The wrapper returns the model contract (``agl``, ``mag``, ``scale``, ``direction``,
-``angle``) plus ``direction_agreement`` and ``scale_num`` (px·m) and ``scale_den`` (m²),
-the pooled sums, so that sliding windows can pool them further.
+``angle``) plus ``direction_agreement``, ``agl_var`` (m², the variance of AGL across
+the views, accumulated stably by Welford's method) and ``scale_num`` (px·m) and
+``scale_den`` (m²), the pooled sums, so that sliding windows can pool them further.
 """
 
 from __future__ import annotations
@@ -166,23 +167,29 @@ class TTAModel(nn.Module):
         padded, (top, left) = pad_to_multiple(image, self.pad_multiple)
         outs = self._run_views(padded, gsd)
         agl = torch.zeros((batch, 1, height, width), dtype=torch.float32, device=image.device)
+        running = torch.zeros_like(agl)  # Welford: running mean and sum of squared deviations
+        sq_dev = torch.zeros_like(agl)
         mag = torch.zeros_like(agl)
         direction = torch.zeros((batch, 2), dtype=torch.float32, device=image.device)
         num = torch.zeros(batch, dtype=torch.float32, device=image.device)
         den = torch.zeros_like(num)
-        for view, out in zip(self.views, outs, strict=True):
+        for k, (view, out) in enumerate(zip(self.views, outs, strict=True), start=1):
             crop = (..., slice(top, top + height), slice(left, left + width))
             view_agl = view.invert(out["agl"].float())[crop]
             view_mag = view.invert(out["mag"].float())[crop]
             n, d = scale_sums(view_agl, view_mag)
             num, den = num + n, den + d
             agl, mag = agl + view_agl, mag + view_mag
+            delta = view_agl - running
+            running = running + delta / k
+            sq_dev = sq_dev + delta * (view_agl - running)
             direction = direction + unit_direction(view.invert_vectors(out["direction"]))
         count = float(len(self.views))
         unit = unit_direction(direction)
         scale = scale_from_sums(num, den, min_den=self.min_den, fallback=self.fallback)
         return {
             "agl": agl / count,
+            "agl_var": sq_dev / count,
             "mag": mag / count,
             "scale": scale,
             "direction": unit,

@@ -243,7 +243,8 @@ def _metadata_row(row: Mapping[str, str], line: int) -> ImageMeta | str:
     return ImageMeta(image_id, city, gsd, row.get("group") or None)
 
 
-def _csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """CSV text with a header row (``\\n`` line ends), as the layout's indexes are written."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -270,8 +271,8 @@ def write_index(
         raise ValueError(f"metadata lacks ids: {missing[:5]}")
     train_rows = [(i, agl_name(i), vflow_name(i), rgb_name(i, rgb_ext)) for i in train_ids]
     test_rows = [(i, rgb_name(i, rgb_ext)) for i in test_ids]
-    atomic_write_text(r / TRAIN_CSV, _csv_text(TRAIN_COLUMNS, train_rows))
-    atomic_write_text(r / TEST_CSV, _csv_text(TEST_COLUMNS, test_rows))
+    atomic_write_text(r / TRAIN_CSV, csv_text(TRAIN_COLUMNS, train_rows))
+    atomic_write_text(r / TEST_CSV, csv_text(TEST_COLUMNS, test_rows))
     with_group = any(m.group is not None for m in metadata.values())
     columns = [*METADATA_COLUMNS, "group"] if with_group else list(METADATA_COLUMNS)
     meta_rows = []
@@ -281,7 +282,7 @@ def write_index(
         if with_group:
             row.append(m.group or "")
         meta_rows.append(row)
-    atomic_write_text(r / METADATA_CSV, _csv_text(columns, meta_rows))
+    atomic_write_text(r / METADATA_CSV, csv_text(columns, meta_rows))
 
 
 def resolve_file(root: Path, split_dir: str, name: str) -> Path:

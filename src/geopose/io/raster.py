@@ -3,7 +3,8 @@
 In memory RGB is ``uint8`` H×W×3 in **RGB** order and AGL is ``float32`` metres with
 NaN for no data (DESIGN.md §1). On disk AGL is ``uint16`` centimetres with 65535 for no
 data (the competition format); float32 metre GeoTIFFs (the original US3D style) are
-read when the caller says so with ``unit="m"``.
+read when the caller says so with ``unit="m"``. A GeoTIFF written with a CRS is a
+Cloud-Optimised GeoTIFF (tiled, with overviews).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from numpy.typing import NDArray
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -265,7 +267,8 @@ def write_agl(path: str | Path, agl: NDArray[np.floating], *, geo: GeoInfo | Non
 
     Values are rounded to the centimetre and clipped to [0, 65534]; NaN becomes 65535,
     which is also recorded as the file's no-data value. ``geo`` carries the CRS and
-    transform of the input raster over to the output. The write is atomic.
+    transform of the input raster over to the output; with a CRS the file is a
+    Cloud-Optimised GeoTIFF (256-px tiles, overviews). The write is atomic.
     """
     p = Path(path)
     a = np.asarray(agl)
@@ -293,24 +296,32 @@ _GDAL_CACHE_MB = 256
 
 @contextlib.contextmanager
 def agl_row_writer(
-    path: str | Path, height: int, width: int, *, geo: GeoInfo | None = None
+    path: str | Path,
+    height: int,
+    width: int,
+    *,
+    geo: GeoInfo | None = None,
+    metres: bool = False,
 ) -> Iterator[Callable[[int, NDArray[np.float32]], None]]:
     """Stream an AGL GeoTIFF of any size to ``path``, rows in order.
 
     Yields ``write(top, rows)``: ``rows`` (K×width metres, NaN = no data) start at
     raster row ``top``; blocks of rows may have any height but must arrive in order.
     The file is what :func:`write_agl` writes (uint16 cm, 65535 no data, deflate, the
-    CRS and transform of ``geo``), tiled in 256-px blocks when both sides are ≥ 256 px
+    CRS and transform of ``geo``; a Cloud-Optimised GeoTIFF when ``geo`` has a CRS),
+    tiled in 256-px blocks when both sides are ≥ 256 px
     and BigTIFF when needed; it appears atomically when the ``with`` block ends without
     an error. The GDAL block cache is bounded inside the block, reads included.
+    ``metres=True`` writes float32 metres with NaN no data instead (any float map: the
+    AGL spread of ``predict --uncertainty``).
     """
     profile: dict[str, Any] = {
         "driver": "GTiff",
         "width": width,
         "height": height,
         "count": 1,
-        "dtype": "uint16",
-        "nodata": AGL_NODATA,
+        "dtype": "float32" if metres else "uint16",
+        "nodata": float("nan") if metres else AGL_NODATA,
         "compress": "deflate",
         "BIGTIFF": "IF_SAFER",
     }
@@ -324,9 +335,11 @@ def agl_row_writer(
     ):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(tmp, "w", **profile) as ds:
-            writer = _AlignedRowWriter(ds, width)
+            writer = _AlignedRowWriter(ds, width, metres)
             yield writer.write
             writer.flush()
+        if _georeferenced(profile):
+            make_cog(tmp)
 
 
 class _AlignedRowWriter:
@@ -338,9 +351,10 @@ class _AlignedRowWriter:
     leaves, and keeps temporaries small.
     """
 
-    def __init__(self, ds: Any, width: int) -> None:
+    def __init__(self, ds: Any, width: int, metres: bool = False) -> None:
         self.ds = ds
         self.width = width
+        self.metres = metres
         self.top = 0  # raster row of the first pending row
         self.pending = np.empty((0, width), dtype=np.float32)
 
@@ -362,7 +376,8 @@ class _AlignedRowWriter:
 
     def _put(self, top: int, rows: NDArray[np.float32]) -> None:
         window = Window(0, top, self.width, rows.shape[0])
-        self.ds.write(agl_m_to_cm(rows)[None], window=window)
+        data = rows.astype(np.float32) if self.metres else agl_m_to_cm(rows)
+        self.ds.write(data[None], window=window)
 
 
 def _add_geo(profile: dict[str, Any], geo: GeoInfo | None) -> None:
@@ -374,12 +389,56 @@ def _add_geo(profile: dict[str, Any], geo: GeoInfo | None) -> None:
         profile["transform"] = rasterio.transform.Affine(*geo.transform)
 
 
+def _georeferenced(profile: dict[str, Any]) -> bool:
+    """True for a GeoTIFF profile that carries a CRS (a georeferenced output)."""
+    return profile.get("driver") == "GTiff" and profile.get("crs") is not None
+
+
+def make_cog(path: Path) -> None:
+    """Rewrite a GeoTIFF in place as a Cloud-Optimised GeoTIFF: 256-px tiles, deflate,
+    overviews by nearest neighbour (heights and no-data stay values the file had)."""
+    cog = path.with_name(path.stem + ".cog" + path.suffix)
+    try:
+        rasterio.shutil.copy(
+            path, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE="256",
+            OVERVIEWS="AUTO", RESAMPLING="NEAREST", BIGTIFF="IF_SAFER",
+        )  # fmt: skip
+        cog.replace(path)
+    finally:
+        cog.unlink(missing_ok=True)
+
+
 def _write(path: Path, profile: dict[str, Any], bands: NDArray[Any]) -> None:
+    """Write atomically; a georeferenced GeoTIFF becomes a Cloud-Optimised GeoTIFF."""
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(tmp, "w", **profile) as ds:
             ds.write(bands)
+        if _georeferenced(profile):
+            make_cog(tmp)
         # GDAL writes side-car .aux.xml files for some formats; keep the folder clean.
         aux = tmp.with_name(tmp.name + ".aux.xml")
         if aux.exists():
             aux.unlink()
+
+
+def write_float(
+    path: str | Path, data: NDArray[np.floating], *, geo: GeoInfo | None = None
+) -> None:
+    """Write an H×W float32 raster (NaN = no data, also the file's no-data value) atomically,
+    as a deflate-compressed GeoTIFF with the CRS and transform of ``geo``."""
+    p = Path(path)
+    a = np.asarray(data, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"{p}: expected an H×W raster, got shape {a.shape}")
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": a.shape[1],
+        "height": a.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        "nodata": float("nan"),
+        "compress": "deflate",
+    }
+    _add_geo(profile, geo)
+    _write(p, profile, a[None])

@@ -55,3 +55,24 @@ def test_user_preset_city_can_be_generated(tmp_path: Path) -> None:
             "1", "--test-per-city", "0", "--size", "32", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     assert "TOY_train0000,TOY,0.5," in (out / "metadata.csv").read_text()
+
+
+def test_export_truth_writes_georeferenced_tiles_and_their_truth(tmp_path: Path) -> None:
+    import rasterio
+
+    from geopose.io.catalog import open_layout
+
+    out = tmp_path / "data"
+    argv = ["synth", str(out), "--cities", "JAX", "--train-per-city", "1", "--test-per-city",
+            "1", "--size", "40", "--export-truth", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    layout = open_layout(out)
+    for entry in (layout.entries("train")[0], layout.entries("test_truth")[0]):
+        assert entry.rgb.suffix == ".tif"
+        with rasterio.open(entry.rgb) as ds:
+            assert ds.crs is not None
+        for suffix in ("_NDSM.tif", "_VIEW.json", "_BUILDINGS.geojson"):
+            assert (out / "truth" / f"{entry.id}{suffix}").exists()
+        view = json.loads((out / "truth" / f"{entry.id}_VIEW.json").read_text())
+        assert 0 < view["elevation_deg"] <= 90
+    assert main(["check", str(out)]) == 0

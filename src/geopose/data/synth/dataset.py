@@ -23,7 +23,9 @@ from tqdm import tqdm
 from geopose.data.synth.flaws import LabelFlaws
 from geopose.data.synth.presets import CityPreset, load_presets
 from geopose.data.synth.preview import preview, write_png
-from geopose.data.synth.sample import generate_sample
+from geopose.data.synth.sample import generate_sample_with_truth
+from geopose.data.synth.truth import SynthTruth
+from geopose.data.synth.truth_files import truth_geo, write_truth
 from geopose.io.layout import (
     TEST_DIR,
     TRAIN_DIR,
@@ -55,10 +57,16 @@ class TileTask:
     tiles_per_district: int
     flaws: LabelFlaws | None
     presets: dict[str, CityPreset]
+    export_truth: bool = False
 
     @property
     def image_id(self) -> str:
         return f"{self.city}_{self.split}{self.index:04d}"
+
+    @property
+    def rgb_ext(self) -> str:
+        """RGB file suffix: GeoTIFF when georeferenced (a .j2k codestream holds no CRS)."""
+        return ".tif" if self.export_truth else ".j2k"
 
     @property
     def district(self) -> int:
@@ -97,9 +105,14 @@ def _derive(seed: int, *key: int) -> int:
 
 def tile_sample(task: TileTask) -> dict[str, Any]:
     """The sample of one task (deterministic; also used to redraw previews)."""
+    return tile_sample_with_truth(task)[0]
+
+
+def tile_sample_with_truth(task: TileTask) -> tuple[dict[str, Any], SynthTruth]:
+    """The sample of one task and the truth it was made from."""
     preset = task.presets[task.city]
     split = SPLITS[task.split]
-    return generate_sample(
+    return generate_sample_with_truth(
         task.city,
         _derive(task.seed, split, task.index),
         task.size,
@@ -113,18 +126,21 @@ def tile_sample(task: TileTask) -> dict[str, Any]:
 
 def make_tile(task: TileTask) -> TileResult:
     """Generate one tile and write its files into the layout."""
-    sample = tile_sample(task)
+    sample, truth = tile_sample_with_truth(task)
     root = Path(task.out_dir)
     iid = task.image_id
     agl = sample["agl"]
     scale, angle = float(sample["scale"]), float(sample["angle"])
+    geo = truth_geo(truth, truth.tile_origin) if task.export_truth else None
+    if task.export_truth:
+        write_truth(root, iid, truth)
     if task.split == "train":
-        write_rgb(root / TRAIN_DIR / rgb_name(iid), sample["image"])
-        write_agl(root / TRAIN_DIR / agl_name(iid), agl)
+        write_rgb(root / TRAIN_DIR / rgb_name(iid, task.rgb_ext), sample["image"], geo=geo)
+        write_agl(root / TRAIN_DIR / agl_name(iid), agl, geo=geo)
         write_vflow(root / TRAIN_DIR / vflow_name(iid), scale, angle)
     else:
-        write_rgb(root / TEST_DIR / rgb_name(iid), sample["image"])
-        write_agl(root / TRUTH_DIR / agl_name(iid), agl)
+        write_rgb(root / TEST_DIR / rgb_name(iid, task.rgb_ext), sample["image"], geo=geo)
+        write_agl(root / TRUTH_DIR / agl_name(iid), agl, geo=geo)
         write_vflow(root / TRUTH_DIR / vflow_name(iid), scale, angle)
     meta = ImageMeta(iid, task.city, float(sample["gsd"]), task.group)
     return TileResult(meta, task.split, float(np.nanmean(agl)))
@@ -139,10 +155,20 @@ def _tasks(
     tiles_per_district: int,
     flaws: dict[str, LabelFlaws | None],
     presets: dict[str, CityPreset],
+    export_truth: bool = False,
 ) -> list[TileTask]:
     return [
         TileTask(
-            str(out_dir), city, split, i, seed, size, tiles_per_district, flaws[split], presets
+            str(out_dir),
+            city,
+            split,
+            i,
+            seed,
+            size,
+            tiles_per_district,
+            flaws[split],
+            presets,
+            export_truth,
         )
         for city in cities
         for split in ("train", "test")
@@ -173,6 +199,7 @@ def write_dataset(
     test_flaws: LabelFlaws | None = None,
     presets: dict[str, CityPreset] | None = None,
     progress: bool = True,
+    export_truth: bool = False,
 ) -> SynthSummary:
     """Write train/, test/, test_truth/ and the three CSVs of a synthetic dataset.
 
@@ -188,6 +215,11 @@ def write_dataset(
         train_flaws / test_flaws: label flaws (see :class:`LabelFlaws`); None = clean.
         presets: city presets (default: :func:`load_presets`).
         progress: show a progress bar on stderr.
+        export_truth: georeference every tile (EPSG:32617, see
+            :mod:`geopose.data.synth.truth`; RGB as GeoTIFF ``{id}_RGB.tif``) and write
+            ``truth/{id}_NDSM.tif``,
+            ``{id}_VIEW.json`` and ``{id}_BUILDINGS.geojson``
+            (:mod:`geopose.data.synth.truth_files`).
     """
     table = load_presets() if presets is None else presets
     unknown = [c for c in cities if c not in table]
@@ -202,7 +234,7 @@ def write_dataset(
     used = {c: table[c] for c in cities}
     counts = {"train": train_per_city, "test": test_per_city}
     tasks = _tasks(root, cities, counts, size, seed, tiles_per_district,
-                   {"train": train_flaws, "test": test_flaws}, used)  # fmt: skip
+                   {"train": train_flaws, "test": test_flaws}, used, export_truth)  # fmt: skip
     start = time.perf_counter()
     summary = SynthSummary(out_dir=root)
     metadata: dict[str, ImageMeta] = {}
@@ -214,7 +246,8 @@ def write_dataset(
         sums[result.meta.city].append(result.mean_agl)
         bar.update(1)
     bar.close()
-    write_index(root, summary.train_ids, summary.test_ids, metadata)
+    rgb_ext = ".tif" if export_truth else ".j2k"
+    write_index(root, summary.train_ids, summary.test_ids, metadata, rgb_ext=rgb_ext)
     summary.mean_agl = {c: float(np.mean(v)) for c, v in sums.items() if v}
     if preview:
         summary.previews = _previews(root, tasks)

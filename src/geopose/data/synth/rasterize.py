@@ -46,7 +46,8 @@ def _pixels(poly: Poly, origin: tuple[float, float], gsd: float) -> NDArray[np.i
     return np.rint(px * _ONE).astype(np.int32)
 
 
-def _overlaps(poly: Poly, box: tuple[float, float, float, float]) -> bool:
+def overlaps(poly: Poly, box: tuple[float, float, float, float]) -> bool:
+    """True when the polygon's bounding box meets ``box`` = (x0, y0, x1, y1) metres."""
     x0, y0, x1, y1 = box
     return bool(
         poly[:, 0].max() >= x0 and poly[:, 0].min() <= x1
@@ -62,11 +63,11 @@ def rasterize(
     box = (origin[0], origin[1], origin[0] + cols * gsd, origin[1] + rows * gsd)
     ground = np.full(shape, ROAD, np.uint8)  # streets everywhere outside the blocks
     for poly, cover in scene.ground:
-        if _overlaps(poly, box):
+        if overlaps(poly, box):
             cv2.fillPoly(ground, [_pixels(poly, origin, gsd)], int(cover), cv2.LINE_8, _SHIFT)
     building = np.zeros(shape, np.int32)
     for i, (ring, hole) in enumerate(zip(scene.rings, scene.holes, strict=False)):
-        if _overlaps(ring, box):
+        if overlaps(ring, box):
             cv2.fillPoly(building, [_pixels(ring, origin, gsd)], i + 1, cv2.LINE_8, _SHIFT)
             if hole is not None:
                 cv2.fillPoly(building, [_pixels(hole, origin, gsd)], 0, cv2.LINE_8, _SHIFT)

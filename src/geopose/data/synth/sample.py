@@ -23,9 +23,10 @@ from geopose.conventions import angle_to_direction
 from geopose.data.synth import appearance as look
 from geopose.data.synth.flaws import LabelFlaws, damage_agl
 from geopose.data.synth.presets import CityPreset, load_presets
-from geopose.data.synth.rasterize import Raster, rasterize
+from geopose.data.synth.rasterize import Raster, overlaps, rasterize
 from geopose.data.synth.raytrace import shadow_height, trace
 from geopose.data.synth.scene import Scene, make_district
+from geopose.data.synth.truth import Footprint, SynthTruth
 from geopose.data.synth.views import View, draw_view
 
 #: Metres of district around a tile that is generated on its own (no shared district).
@@ -176,6 +177,66 @@ def generate_sample(
         A Sample dict: ``image`` (uint8 H×W×3 RGB), ``agl`` (float32 m, NaN = no data),
         ``gsd`` (m/px), ``scale`` (px/m), ``angle`` (rad in [0, 2π)), ``city``, ``id``.
     """
+    return generate_sample_with_truth(
+        city, seed, size, gsd, angle=angle, elevation=elevation, district_seed=district_seed,
+        district_extent=district_extent, flaws=flaws, haze=haze, presets=presets,
+        image_id=image_id,
+    )[0]  # fmt: skip
+
+
+def _footprints(scene: Scene, raster: Raster) -> tuple[Footprint, ...]:
+    """The buildings of ``scene`` that touch the raster's window."""
+    rows, cols = raster.height.shape
+    x0, y0 = raster.origin
+    box = (x0, y0, x0 + cols * raster.gsd, y0 + rows * raster.gsd)
+    table = scene.building_table()
+    out = []
+    for i, (ring, hole) in enumerate(zip(scene.rings, scene.holes, strict=True)):
+        if overlaps(ring, box):
+            out.append(Footprint(ring, hole, float(table[i, 0]), float(table[i, 1])))
+    return tuple(out)
+
+
+def generate_sample_with_truth(
+    city: str,
+    seed: int,
+    size: int = 512,
+    gsd: float | None = None,
+    *,
+    angle: float | None = None,
+    elevation: float | None = None,
+    district_seed: int | None = None,
+    district_extent: float | None = None,
+    flaws: LabelFlaws | None = None,
+    haze: bool | None = None,
+    presets: dict[str, CityPreset] | None = None,
+    image_id: str | None = None,
+) -> tuple[dict[str, Any], SynthTruth]:
+    """:func:`generate_sample`'s tile and the :class:`SynthTruth` it was made from.
+
+    The truth's heights are the true surface (label flaws only touch the sample's AGL).
+
+    Args:
+        city: preset name (ARG, ATL, JAX, OMA, or one from ``presets``).
+        seed: the tile's seed (view, position in the district, textures, noise).
+        size: tile side in pixels.
+        gsd: ground sample distance in m/px (drawn from the city's range when None).
+        angle: flow angle in rad (drawn from the city's passes when None).
+        elevation: satellite elevation in rad (drawn when None); ``scale = cot / gsd``.
+        district_seed: seed of the district the tile is cut from; tiles with the same
+            district seed and extent share (and may overlap on) one district. None: a
+            district of the tile's own.
+        district_extent: side of that district in metres (≥ the tile's extent
+            ``size · gsd``); None: just the tile plus a small margin.
+        flaws: label flaws to add (None: clean labels).
+        haze: force haze on or off (None: the city's haze probability).
+        presets: city presets (default: :func:`load_presets`).
+        image_id: the sample's id (default ``{city}_{seed}``).
+
+    Returns:
+        A Sample dict: ``image`` (uint8 H×W×3 RGB), ``agl`` (float32 m, NaN = no data),
+        ``gsd`` (m/px), ``scale`` (px/m), ``angle`` (rad in [0, 2π)), ``city``, ``id``.
+    """
     table = load_presets() if presets is None else presets
     if city not in table:
         raise ValueError(f"unknown city {city!r}; known: {', '.join(sorted(table))}")
@@ -212,7 +273,7 @@ def generate_sample(
         agl = _trace_tile(raster.height, _ray_box(view, win, size, hmax), view, win, size)[0]
     if flaws.any:
         agl = damage_agl(agl, flaws, stream(seed, key, 6))
-    return {
+    sample = {
         "image": image,
         "agl": np.ascontiguousarray(agl, dtype=np.float32),
         "gsd": float(view.gsd),
@@ -221,3 +282,9 @@ def generate_sample(
         "city": city,
         "id": image_id or f"{city}_{seed}",
     }
+    truth = SynthTruth(
+        height=raster.height, window_origin=win.origin, tile_origin=tile_xy, gsd=view.gsd,
+        angle=float(view.angle), elevation=view.elevation, extent=float(extent),
+        footprints=_footprints(scene, raster),
+    )  # fmt: skip
+    return sample, truth
