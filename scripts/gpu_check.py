@@ -1,7 +1,7 @@
 """Helpers of ``scripts/gpu-check.sh``: the precision loss curves, and the final table.
 
-    python scripts/gpu_check.py curves OUT   # 300 steps each in fp32, bf16 and fp16
-    python scripts/gpu_check.py table OUT    # one Markdown table of everything in OUT
+python scripts/gpu_check.py curves OUT   # 300 steps each in fp32, bf16 and fp16
+python scripts/gpu_check.py table OUT    # one Markdown table of everything in OUT
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def table(out: Path) -> None:
         written = len(list((out / "ddp-predict").glob("*_AGL.tif")))
         tar = (out / "ddp-predict" / "submission.tar.gz").exists()
         rows.append(("torchrun 2 GPUs: train", _rc(out, "ddp-train")))
-        rows.append(("torchrun 2 GPUs: predict --tar",
-                     f"{_rc(out, 'ddp-predict')}; {written} tiles, archive {'yes' if tar else 'no'}"))  # fmt: skip
+        archive = "yes" if tar else "no"
+        result = f"{_rc(out, 'ddp-predict')}; {written} tiles, archive {archive}"
+        rows.append(("torchrun 2 GPUs: predict --tar", result))
     else:
         rows.append(("torchrun 2 GPUs", "skipped (fewer than 2 GPUs visible)"))
     curves_file = out / "curves.json"
@@ -90,9 +91,10 @@ def table(out: Path) -> None:
         for precision, run in data.items():
             last = _finite_mean(run["losses"][-50:])
             ratio = last / ref_last if ref_last and math.isfinite(ref_last) else math.nan
+            mean = _finite_mean(run["losses"])
             rows.append((
                 f"loss {precision}, {STEPS} steps",
-                f"mean of last 50 {last:.4g} (×{ratio:.3f} of fp32), mean {_finite_mean(run['losses']):.4g}, "
+                f"mean of last 50 {last:.4g} (×{ratio:.3f} of fp32), mean {mean:.4g}, "
                 f"skipped {run['skipped']}, val score {run['score']}, {run['seconds']:.0f} s",
             ))  # fmt: skip
     else:

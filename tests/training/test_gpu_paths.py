@@ -110,7 +110,10 @@ def test_the_graph_walk_finds_only_backwards_without_a_deterministic_cuda_kernel
     nearest = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
     assert cuda_nondeterministic_backwards((nearest * 2).mean()) == set()
     padded = torch.nn.functional.pad(smooth, (1, 1, 1, 1), mode="reflect")
-    assert cuda_nondeterministic_backwards(padded.sum()) == {"UpsampleBilinear2D", "ReflectionPad2D"}
+    assert cuda_nondeterministic_backwards(padded.sum()) == {
+        "UpsampleBilinear2D",
+        "ReflectionPad2D",
+    }
 
 
 @pytest.fixture

@@ -82,13 +82,23 @@ class _FakeCudaGenerators:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
         monkeypatch.setattr(torch.cuda, "get_rng_state", self.get)
-        monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [self.get(i) for i in range(count)])
+        monkeypatch.setattr(
+            torch.cuda, "get_rng_state_all", lambda: [self.get(i) for i in range(count)]
+        )
         monkeypatch.setattr(torch.cuda, "set_rng_state", self.set)
-        monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: [self.set(s, i) for i, s in enumerate(states)])
+        monkeypatch.setattr(
+            torch.cuda,
+            "set_rng_state_all",
+            lambda states: [self.set(s, i) for i, s in enumerate(states)],
+        )
 
     @staticmethod
     def _index(device: torch.device | int | str = "cuda") -> int:
-        return torch.device("cuda", device).index if isinstance(device, int) else torch.device(device).index or 0
+        return (
+            torch.device("cuda", device).index
+            if isinstance(device, int)
+            else torch.device(device).index or 0
+        )
 
     def get(self, device: torch.device | int | str = "cuda") -> torch.Tensor:
         index = self._index(device)

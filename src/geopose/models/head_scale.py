@@ -22,8 +22,6 @@ from geopose.precision import no_autocast
 DEFAULT_MIN_DEN = 1e-2
 
 
-
-
 def scale_sums(agl: Tensor, mag: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per-image ``(Σ mag·agl, Σ agl²)`` in float32 over (optionally only ``valid``) pixels.
 
