@@ -462,8 +462,11 @@ class Trainer:
                 self._save_last()
             if t.stop_after_steps is not None and self.step >= t.stop_after_steps:
                 return "stop_after_steps"
-            out_of_time = t.time_limit_s is not None and self.elapsed() >= t.time_limit_s
-            if self.runtime.any_true(out_of_time):
+            # Asked of every rank (a collective and a host read) only when there is a
+            # limit: train.time_limit_s is the same on every rank.
+            if t.time_limit_s is not None and self.runtime.any_true(
+                self.elapsed() >= t.time_limit_s
+            ):
                 return "time_limit"
         return None
 
