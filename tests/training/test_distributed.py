@@ -48,12 +48,13 @@ def _slow_get(self, source, kind, decode):
 RasterCache._get = _slow_get
 sys.exit(main(sys.argv[1:]))
 """
-#: Collectives time out after this many seconds in these runs. Decoding the cache's 24
-#: rasters (12 tiles, RGB + AGL) at DECODE_S each takes longer on one rank (old code:
-#: rank 0 decoded everything while rank 1 waited in one barrier, which then failed);
-#: shared between the ranks, each barrier waits for about two rasters.
-TIMEOUT_S = 30
-DECODE_S = 1.5
+#: Collectives time out after this many seconds in these runs (long enough for ranks
+#: started together on a busy machine to meet). Decoding the cache's 24 rasters (12
+#: tiles, RGB + AGL) at DECODE_S each takes longer on one rank (old code: rank 0 decoded
+#: everything while rank 1 waited in one barrier, which then failed); shared between
+#: the ranks, each barrier waits for about two rasters (4 s).
+TIMEOUT_S = 45
+DECODE_S = 2.0
 COMMON = (
     "--config", "tiny", "--no-progress", "data.folds=4", "train.batch_size=3",
     "train.crop_size=32", "train.workers=0", "train.max_steps=2", "train.deterministic=true",
