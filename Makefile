@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.geopose-installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install test lint typecheck unit browser demo bench clean
+.PHONY: install test lint typecheck unit browser demo bench gpu-check clean
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ demo: install
 # CPU benchmark suite: JSON per script in benchmarks/results/, one table on stdout.
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# On a CUDA machine: GPU tests, 2-GPU torchrun, bf16/fp16 loss curves, speed; one table
+# (docs/training.md). Stops with a message where no CUDA device is visible.
+gpu-check: install
+	bash scripts/gpu-check.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -39,3 +39,20 @@ def test_auto_trains_in_bf16_only_on_a_cpu_that_computes_it_natively(
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
     assert resolve_precision("auto", CPU, training=True) == ("bf16" if native else "fp32")
     assert resolve_precision("auto", CPU) == "fp32"  # prediction stays fp32 on a CPU
+
+
+def test_auto_on_cuda_asks_the_run_gpu_for_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GPU 0 an A100 (8.0), GPU 1 a V100 (7.0) where bf16 is only emulated; torch's
+    # is_bf16_supported() says yes for both (emulation counts) and asks the current GPU.
+    capability = {0: (8, 0), 1: (7, 0)}
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda d=None: capability[torch.device(d).index]
+    )
+    assert resolve_precision("auto", torch.device("cuda", 0), training=True) == "bf16"
+    assert resolve_precision("auto", torch.device("cuda", 1), training=True) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda", 1)) == "fp32"
+    capability[1] = (9, 0)  # an H100
+    assert resolve_precision("auto", torch.device("cuda", 1)) == "bf16"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 import torch
+import torch.distributed as dist
 
 from geopose.errors import UsageError
 from geopose.runtime import Runtime, pick_device, set_threads
@@ -69,3 +72,83 @@ def test_collectives_without_a_process_group_are_local(monkeypatch: pytest.Monke
     rt.barrier()
     assert rt.any_true(True)
     assert not rt.any_true(False)
+
+
+# ----------------------------------------------------------------------------- CUDA set-up
+# No GPU here: torch.cuda and torch.distributed are replaced by recorders, so what the
+# set-up asks of them is checked; the real calls run in scripts/gpu-check.sh.
+class _FakeCuda:
+    """Records what the run asks of ``torch.cuda`` on a machine with ``count`` GPUs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, count: int = 4) -> None:
+        self.current: list[torch.device] = []
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+        monkeypatch.setattr(torch.cuda, "set_device", self.current.append)
+
+
+TORCHRUN_RANK_1 = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
+
+
+def test_every_cuda_process_makes_its_gpu_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    cuda = _FakeCuda(monkeypatch)
+    rt = Runtime.from_env("auto", "fp32", env=TORCHRUN_RANK_1)
+    assert rt.device == torch.device("cuda", 1)
+    # A single process given cuda:2 also makes it current (not only when world > 1).
+    Runtime.from_env("cuda:2", "fp32", env={})
+    assert cuda.current == [torch.device("cuda", 1), torch.device("cuda", 2)]
+
+
+def test_an_explicit_gpu_under_torchrun_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    _FakeCuda(monkeypatch)
+    # Every rank would take GPU 0; with a bare "cuda" each takes GPU LOCAL_RANK.
+    with pytest.raises(UsageError, match="every rank on one GPU"):
+        Runtime.from_env("cuda:0", "fp32", env=TORCHRUN_RANK_1)
+    assert Runtime.from_env("cuda", "fp32", env=TORCHRUN_RANK_1).device.index == 1
+    # One process per machine (multi-node by hand): the GPU is the user's choice.
+    one_per_node = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
+    assert Runtime.from_env("cuda:3", "fp32", env=one_per_node).device.index == 3
+
+
+def test_the_group_is_bound_to_the_rank_gpu_with_the_set_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cuda = _FakeCuda(monkeypatch)
+    calls: list[dict] = []
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: calls.append(kw))
+    rt = Runtime(1, 2, 1, torch.device("cuda", 1), "fp32", group_timeout_s=42.0)
+    assert rt.join_group()
+    assert cuda.current == [torch.device("cuda", 1)]
+    assert calls == [
+        {
+            "backend": "nccl",
+            "timeout": datetime.timedelta(seconds=42.0),
+            "device_id": torch.device("cuda", 1),
+        }
+    ]
+    calls.clear()
+    assert Runtime(1, 2, group_timeout_s=5.0).join_group()  # CPU: gloo, same timeout
+    assert calls == [{"backend": "gloo", "timeout": datetime.timedelta(seconds=5.0)}]
+
+
+def test_barriers_wait_on_the_rank_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A barrier without device_ids uses the current device: GPU 0 on every rank unless
+    # each rank made its own current, and predict's final barrier then hangs.
+    barriers: list[dict] = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "barrier", lambda **kw: barriers.append(kw))
+    Runtime(3, 4, 3, torch.device("cuda", 3)).barrier()
+    Runtime(1, 4, 1).barrier()
+    assert barriers == [{"device_ids": [3]}, {}]
+
+
+def test_the_timeout_is_checked_and_taken_from_the_config() -> None:
+    with pytest.raises(UsageError, match="timeout"):
+        Runtime.from_env("cpu", env={}, group_timeout_s=0)
+    assert Runtime.from_env("cpu", env={}, group_timeout_s=9).group_timeout_s == 9
+
+
+def test_gather_bytes_without_a_group_is_this_process_only() -> None:
+    assert Runtime().gather_bytes(b"abc") == [b"abc"]

@@ -128,6 +128,7 @@ class TrainConfig:
     )
     threads: int | None = None  # torch intra-op CPU threads; default: torch's (one per core)
     sync_bn: bool = True  # convert BatchNorm to SyncBatchNorm under DDP on CUDA
+    group_timeout_s: float = 1800.0  # DDP: a collective waiting this long fails the job
     time_limit_s: float | None = None  # stop cleanly (checkpoints saved) after this much time
     stop_after_steps: int | None = None  # save and stop at this step, as if killed (tests)
     log_every: int = 10  # optimizer steps between TensorBoard scalars

@@ -11,6 +11,7 @@ are left to the caller: they are loops over views and models around this graph.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ def export_model(
     opset: int = 18,
 ) -> Path:
     """Export ``model`` (eval mode, CPU) to ONNX file ``out``, atomically; returns ``out``.
+    The export runs on a CPU copy: ``model`` itself is left on its device and in its mode.
 
     The graph takes tiles of ``height`` × ``width`` px (multiples of the model's
     ``input_multiple``, 32 for most models; ``width`` defaults to ``height``) and any
@@ -56,7 +58,8 @@ def export_model(
     if height % multiple or w % multiple or height <= 0 or w <= 0:
         raise UsageError(f"ONNX tile size {height}×{w} px: use positive multiples of {multiple}")
     target = Path(out)
-    wrapped = _TupleOutputs(model.to("cpu")).eval()
+    # A CPU copy in eval mode: the caller's model keeps its device and its mode.
+    wrapped = _TupleOutputs(_cpu_copy(model)).eval()
     image = torch.rand(2, 3, height, w)
     gsd = torch.tensor([0.3, 0.5])
     batch = torch.export.Dim("batch", min=1, max=1024)
@@ -77,6 +80,20 @@ def export_model(
             raise RuntimeError("torch.onnx.export returned no program")
         program.save(str(tmp))
     return target
+
+
+def _cpu_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` on the CPU, made without a second copy on the GPU: the
+    parameters and buffers are copied to the CPU one at a time."""
+    tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    memo: dict[int, object] = {}
+    for key, tensor in tensors.items():
+        if tensor.device.type != "cpu":
+            moved = tensor.detach().to("cpu")
+            if isinstance(tensor, nn.Parameter):
+                moved = nn.Parameter(moved, requires_grad=tensor.requires_grad)
+            memo[key] = moved
+    return copy.deepcopy(model, memo)
 
 
 def run_onnx(path: str | Path, image: np.ndarray, gsd: np.ndarray) -> dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ place's loss) and ``lean_bce`` (the lean mask of a ``lean_orientation`` head; ``
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,6 +45,7 @@ from geopose.config import default_loss_terms
 from geopose.conventions import angle_to_direction_torch
 from geopose.errors import UsageError
 from geopose.models.blocks import height_gradient
+from geopose.precision import no_autocast
 
 #: Per-city mean AGL (m) that the 2021 challenge's 1st place used as R² reference means
 #: (its published solution).
@@ -58,8 +60,9 @@ def _f32(x: Tensor) -> Tensor:
     return x.to(torch.float32)
 
 
-def _no_autocast(device: torch.device) -> torch.autocast:
-    return torch.autocast(device_type=device.type, enabled=False)
+def _no_autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """Autocast off on ``device``'s type (a no-op on devices without autocast: ``meta``)."""
+    return no_autocast(device.type)
 
 
 def _get(mapping: Mapping[str, Any], key: str, where: str) -> Any:

@@ -1,7 +1,11 @@
 """Mixed precision chosen once per run: one autocast context and one grad scaler.
 
-``auto`` means bf16 on a CUDA GPU that supports it; for training, also bf16 on a CPU
-with native bf16 arithmetic (AVX512-BF16 or AMX); fp32 everywhere else. (Prediction on
+``auto`` means bf16 on a CUDA GPU that computes it natively — compute capability 8.0 or
+higher (A100, RTX 30xx, H100 and later), asked of the run's own GPU — and, for training,
+bf16 on a CPU with native bf16 arithmetic (AVX512-BF16 or AMX); fp32 everywhere else.
+(``torch.cuda.is_bf16_supported()`` is not used: it also says yes where bf16 is only
+emulated, e.g. a V100 or T4, where bf16 is slower than fp32, and it asks the current
+device rather than the run's.) (Prediction on
 a CPU stays fp32 under ``auto``: a bf16 output layer would round heights of 100 m to
 half a metre, and inference is cheap next to training.) On a CPU without them torch
 emulates bf16 and a training step is many times *slower* than in fp32 (measured on a
@@ -38,12 +42,22 @@ def resolve_precision(requested: str, device: torch.device, *, training: bool = 
     if requested == "auto":
         if training and device.type == "cpu" and cpu_has_native_bf16():
             return "bf16"
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        if device.type == "cuda" and cuda_has_native_bf16(device):
             return "bf16"
         return "fp32"
     if requested == "fp16" and not torch.amp.is_autocast_available(device.type):
         raise UsageError(f"precision fp16: no fp16 autocast on {device.type}; use bf16 or fp32")
     return requested
+
+
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA GPU ``device`` computes bf16 natively: compute capability ≥ 8.0
+    (Ampere and later). On ROCm, torch's own check of the device is used."""
+    if torch.version.hip is not None:
+        with torch.cuda.device(device):
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    major, _minor = torch.cuda.get_device_capability(device)
+    return major >= 8
 
 
 def cpu_has_native_bf16() -> bool:
@@ -52,6 +66,14 @@ def cpu_has_native_bf16() -> bool:
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def no_autocast(device_type: str) -> contextlib.AbstractContextManager[object]:
+    """Autocast switched off on ``device_type`` (a no-op where autocast does not exist,
+    e.g. the ``meta`` device)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager

@@ -10,17 +10,24 @@ themselves.
 
 - Device ``auto`` is ``cuda:LOCAL_RANK`` (modulo the GPU count) when CUDA is available,
   else the CPU; ``cuda`` without an index means the same GPU; ``cpu`` and ``cuda:N`` are
-  taken as given. ``LOCAL_RANK`` defaults to ``RANK`` (ranks set by hand on one
-  machine then get distinct GPUs), ``RANK`` to 0 and ``WORLD_SIZE`` to 1.
-- Precision ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere
-  (:func:`geopose.precision.resolve_precision`).
+  taken as given — except that ``cuda:N`` is refused when torchrun starts several
+  processes on one machine (``LOCAL_WORLD_SIZE`` > 1): every rank would share GPU N.
+  ``LOCAL_RANK`` defaults to ``RANK`` (ranks set by hand on one machine then get
+  distinct GPUs), ``RANK`` to 0 and ``WORLD_SIZE`` to 1. A CUDA device is made the
+  process's current device (``torch.cuda.set_device``) on every rank, so that nothing
+  that uses "the current device" lands on GPU 0.
+- Precision ``auto`` is bf16 on a CUDA GPU that computes it natively (compute
+  capability ≥ 8.0) and fp32 elsewhere (:func:`geopose.precision.resolve_precision`).
 - The process group (NCCL on GPUs, gloo otherwise) is joined by
   :meth:`Runtime.join_group` only when there is more than one process and a launcher
-  set ``MASTER_ADDR`` (torchrun does). Only rank 0 logs and writes shared files.
+  set ``MASTER_ADDR`` (torchrun does); it is bound to this rank's GPU (``device_id``)
+  and its collectives time out after ``group_timeout_s`` seconds (default 30 min;
+  ``train.group_timeout_s``). Only rank 0 logs and writes shared files.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +43,9 @@ _T = TypeVar("_T")
 
 #: Values of the ``--device`` option besides ``cuda:N``.
 DEVICES = ("auto", "cpu", "cuda")
+
+#: Default time (s) after which a collective that some rank never joins fails the job.
+GROUP_TIMEOUT_S = 1800.0
 
 
 def pick_device(local_rank: int = 0, requested: str | None = "auto") -> torch.device:
@@ -77,6 +87,7 @@ class Runtime:
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "fp32"
+    group_timeout_s: float = GROUP_TIMEOUT_S
 
     @classmethod
     def from_env(
@@ -87,22 +98,39 @@ class Runtime:
         env: Mapping[str, str] | None = None,
         *,
         training: bool = False,
+        group_timeout_s: float = GROUP_TIMEOUT_S,
     ) -> Runtime:
         """This process as torchrun's variables describe it (see the module text), with
-        ``device`` and ``precision`` resolved and the CPU threads set. ``training``: the
-        precision is for training (``auto`` may pick bf16 on a CPU with native bf16)."""
+        ``device`` and ``precision`` resolved, a CUDA device made current and the CPU
+        threads set. ``training``: the precision is for training (``auto`` may pick bf16
+        on a CPU with native bf16). ``group_timeout_s``: see :meth:`join_group`."""
         e = os.environ if env is None else env
         try:
             world = int(e.get("WORLD_SIZE", "1"))
             rank = int(e.get("RANK", "0"))
             local_rank = int(e.get("LOCAL_RANK", str(rank)))
+            local_world = int(e.get("LOCAL_WORLD_SIZE", "1"))
         except ValueError as err:
-            raise UsageError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers: {err}") from None
+            raise UsageError(
+                f"RANK / WORLD_SIZE / LOCAL_RANK / LOCAL_WORLD_SIZE must be integers: {err}"
+            ) from None
+        if not group_timeout_s > 0:
+            raise UsageError(f"process-group timeout must be > 0 s, got {group_timeout_s}")
         set_threads(threads)
         dev = pick_device(local_rank, device)
+        if dev.type == "cuda":
+            explicit = device is not None and device not in ("auto", "cuda")
+            if explicit and local_world > 1:
+                raise UsageError(
+                    f"--device {device} with {local_world} processes on this machine would "
+                    "put every rank on one GPU: use --device cuda (or auto), each rank then "
+                    "takes GPU LOCAL_RANK; choose GPUs with CUDA_VISIBLE_DEVICES"
+                )
+            torch.cuda.set_device(dev)
         return cls(
-            rank, world, local_rank, dev, resolve_precision(precision, dev, training=training)
-        )
+            rank, world, local_rank, dev,
+            resolve_precision(precision, dev, training=training), group_timeout_s,
+        )  # fmt: skip
 
     @property
     def is_main(self) -> bool:
@@ -121,12 +149,20 @@ class Runtime:
     def join_group(self) -> bool:
         """Join the torchrun process group when there is more than one process and a
         launcher set ``MASTER_ADDR``; True when this call joined it. Runtimes made by
-        hand (tests, jobs split over machines without a group) work without one."""
+        hand (tests, jobs split over machines without a group) work without one.
+
+        On CUDA the group is NCCL, bound to this rank's GPU (``set_device`` and
+        ``device_id``), so barriers and collectives never fall back to GPU 0. Any
+        collective that waits longer than ``group_timeout_s`` fails the job with a
+        timeout error (instead of NCCL's 10 minutes, or hanging)."""
         if not self.distributed or dist.is_initialized() or "MASTER_ADDR" not in os.environ:
             return False
+        timeout = datetime.timedelta(seconds=self.group_timeout_s)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+            dist.init_process_group(backend="nccl", timeout=timeout, device_id=self.device)
+        else:
+            dist.init_process_group(backend="gloo", timeout=timeout)
         return True
 
     def _grouped(self) -> bool:
@@ -137,7 +173,7 @@ class Runtime:
         if not self._grouped():
             return
         if self.device.type == "cuda":
-            dist.barrier(device_ids=[self.device.index or 0])
+            dist.barrier(device_ids=[_index(self.device)])
         else:
             dist.barrier()
 
@@ -148,6 +184,34 @@ class Runtime:
         t = torch.tensor([1.0 if flag else 0.0], device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
+
+    def max_over_ranks(self, values: torch.Tensor) -> torch.Tensor:
+        """Element-wise maximum of ``values`` (on this process's device) over all
+        processes, in place and without waiting for the device (no host sync)."""
+        if self._grouped():
+            dist.all_reduce(values, op=dist.ReduceOp.MAX)
+        return values
+
+    def gather_bytes(self, data: bytes) -> list[bytes]:
+        """Every process's ``data``, in rank order (``[data]`` without a process group)."""
+        if not self._grouped():
+            return [data]
+        size = torch.tensor([len(data)], dtype=torch.int64, device=self.device)
+        sizes = [torch.zeros_like(size) for _ in range(self.world_size)]
+        dist.all_gather(sizes, size)
+        lengths = [int(s) for s in torch.cat(sizes).tolist()]
+        padded = torch.zeros(max(lengths), dtype=torch.uint8)
+        if data:
+            padded[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        padded = padded.to(self.device)
+        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
+        dist.all_gather(parts, padded)
+        return [bytes(p[:n].cpu().numpy().tobytes()) for p, n in zip(parts, lengths, strict=True)]
+
+
+def _index(device: torch.device) -> int:
+    """The GPU index of a CUDA device (a bare ``cuda`` is the current GPU)."""
+    return torch.cuda.current_device() if device.index is None else device.index
 
 
 def leave_group() -> None:

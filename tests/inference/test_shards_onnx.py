@@ -56,8 +56,20 @@ def test_each_image_is_written_by_exactly_one_rank(
 
 
 @pytest.mark.slow
-def test_onnx_export_matches_pytorch(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    path = export_model(load_model(tiny_checkpoint), tmp_path / "tiny.onnx", height=64, width=96)
+def test_onnx_export_matches_pytorch(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load_model(tiny_checkpoint).train()
+    params = list(model.parameters())
+
+    def moved(*args: object, **kwargs: object) -> None:
+        raise AssertionError("export_model moved the caller's model (a GPU model to the CPU)")
+
+    monkeypatch.setattr(model, "to", moved)
+    path = export_model(model, tmp_path / "tiny.onnx", height=64, width=96)
+    # The export ran on a copy: the caller's model keeps its mode and its tensors.
+    assert model.training
+    assert all(a is b for a, b in zip(model.parameters(), params, strict=True))
     rng = np.random.default_rng(1)
     image = rng.random((3, 3, 64, 96), dtype=np.float32)
     gsd = np.array([0.3, 0.45, 0.5], dtype=np.float32)

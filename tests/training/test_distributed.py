@@ -1,5 +1,7 @@
 """DDP on CPU (gloo) through torchrun: it trains, and its validation — split across the
-two ranks — scores exactly what one process scores with the same weights."""
+two ranks — scores exactly what one process scores with the same weights; a slow cache
+build does not hit a short process-group timeout; every rank's random state is saved
+and each rank resumes its own."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -23,7 +26,66 @@ from geopose.data.folds import split_ids
 from geopose.io import open_layout
 from geopose.models import create_model
 from geopose.runtime import Runtime
+from geopose.training.state import load_state
 from geopose.training.validate import evaluate
+
+#: A wrapper that torchrun runs instead of ``-m geopose``: every tile decoded into the
+#: cache takes ``GEOPOSE_TEST_DECODE_S`` seconds longer (large tiles on a slow disk).
+SLOW_DECODE = """
+import os, sys, time
+from geopose.cli import main
+from geopose.data.cache import RasterCache
+
+_get = RasterCache._get
+_pause = float(os.environ["GEOPOSE_TEST_DECODE_S"])
+
+def _slow_get(self, source, kind, decode):
+    def slow(path):
+        time.sleep(_pause)
+        return decode(path)
+    return _get(self, source, kind, slow)
+
+RasterCache._get = _slow_get
+sys.exit(main(sys.argv[1:]))
+"""
+#: Collectives time out after this many seconds in these runs (long enough for ranks
+#: started together on a busy machine to meet). Decoding the cache's 24 rasters (12
+#: tiles, RGB + AGL) at DECODE_S each takes longer on one rank (old code: rank 0 decoded
+#: everything while rank 1 waited in one barrier, which then failed); shared between
+#: the ranks, each barrier waits for about two rasters (4 s).
+TIMEOUT_S = 45
+DECODE_S = 2.0
+COMMON = (
+    "--config", "tiny", "--no-progress", "data.folds=4", "train.batch_size=3",
+    "train.crop_size=32", "train.workers=0", "train.max_steps=2", "train.deterministic=true",
+    f"train.group_timeout_s={TIMEOUT_S}",
+)  # fmt: skip
+
+
+def _torchrun(tmp: Path, data: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    script = tmp / "slow_decode.py"
+    script.write_text(SLOW_DECODE)
+    src = str(Path(geopose.__file__).resolve().parents[1])
+    env = {
+        **os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1",
+        "GEOPOSE_TEST_DECODE_S": str(DECODE_S),
+    }  # fmt: skip
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(script), "train", "--data", str(data), *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def ddp_run(synth_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """An uninterrupted 2-step, 2-process run on a fresh cache; its directory and stdout."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    cache = f"data.cache_dir={tmp / 'cache'}"
+    done = _torchrun(tmp, synth_root, ["--out", str(tmp / "run"), *COMMON, cache])
+    return tmp / "run", done.stdout
 
 
 def _single_process_score(config: Config, weights: dict[str, torch.Tensor]) -> dict:
@@ -40,21 +102,11 @@ def _single_process_score(config: Config, weights: dict[str, torch.Tensor]) -> d
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_validate_like_one(
-    tiny_config: Callable[..., Config], tmp_path: Path
+    tiny_config: Callable[..., Config], ddp_run: tuple[Path, str]
 ) -> None:
     config = tiny_config()
-    run = tmp_path / "run"
-    src = str(Path(geopose.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "geopose", "train", "--data", str(config.data.root), "--out", str(run),
-        "--config", "tiny", "--no-progress", "data.folds=4", "train.batch_size=3",
-        "train.crop_size=32", "train.workers=0", "train.max_steps=2",
-    ]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("finished: step 2") == 1  # only rank 0 reports
+    run, stdout = ddp_run
+    assert stdout.count("finished: step 2") == 1  # only rank 0 reports
 
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     # 9 training tiles, 3 per rank and step, 2 ranks: one step per epoch.
@@ -68,3 +120,30 @@ def test_torchrun_two_cpu_processes_validate_like_one(
     for city, result in single["cities"].items():
         assert abs(result["agl_r2"] - val["cities"][city]["agl_r2"]) <= 1e-6
         assert abs(result["vflow_r2"] - val["cities"][city]["vflow_r2"]) <= 1e-6
+
+
+def _rank_states(run: Path) -> list[dict]:
+    return load_state(run / "checkpoints" / "last.state.safetensors")["rng"]
+
+
+@pytest.mark.slow
+def test_each_rank_resumes_its_own_random_state(
+    synth_root: Path, ddp_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    whole = _rank_states(ddp_run[0])
+    assert len(whole) == 2  # the state file carries both ranks' states ...
+    assert not torch.equal(whole[0]["torch"], whole[1]["torch"])  # ... which differ
+    # The same run killed after step 1 and resumed: each rank continues from its own
+    # state (old code: rank 0's state for every rank, only rank 0's saved).
+    cache = f"data.cache_dir={ddp_run[0].parent / 'cache'}"  # already built
+    run = tmp_path / "run"
+    _torchrun(tmp_path, synth_root, ["--out", str(run), *COMMON, cache, "train.stop_after_steps=1"])
+    _torchrun(tmp_path, synth_root, ["--resume", str(run), "train.stop_after_steps=null"])
+    resumed = _rank_states(run)
+    for rank in (0, 1):
+        assert resumed[rank]["python"] == whole[rank]["python"], rank
+        assert np.array_equal(resumed[rank]["numpy"]["keys"], whole[rank]["numpy"]["keys"])
+        assert torch.equal(resumed[rank]["torch"], whole[rank]["torch"]), rank
+    a = load_checkpoint(ddp_run[0] / "checkpoints" / "last.safetensors")[0]
+    b = load_checkpoint(run / "checkpoints" / "last.safetensors")[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -29,8 +29,8 @@ def test_cuda_run_with_each_precision(
     trainer = Trainer(config, tmp_path / "run", TrainHooks(), progress=False)
     assert trainer.device.type == "cuda"
     if precision == "auto":
-        expected = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-        assert trainer.precision == expected
+        native = torch.cuda.get_device_capability(trainer.device) >= (8, 0)
+        assert trainer.precision == ("bf16" if native else "fp32")
     assert trainer.scaler.is_enabled() == (precision == "fp16")
     result = trainer.run(resume=False)
     trainer.close()
@@ -42,7 +42,17 @@ def test_cuda_run_with_each_precision(
     assert trainer.history[-1]["peak_mem_mb"] > 0
 
 
-def test_cuda_resume_is_exact(tiny_config: Callable[..., Config], tmp_path: Path) -> None:
+#: How close a resumed CUDA run must come to the uninterrupted one: the largest weight
+#: difference relative to how far the weights moved in the run. Bilinear upsampling has
+#: no deterministic CUDA backward (training.determinism), so the two runs differ in
+#: rounding, not bit for bit; anything that breaks the resume (a wrong RNG, optimizer or
+#: data-order state) moves the weights as far as training itself does, ratio ~1.
+CUDA_RESUME_RTOL = 1e-2
+
+
+def test_cuda_resume_matches_within_rounding(
+    tiny_config: Callable[..., Config], tmp_path: Path
+) -> None:
     common = ("train.max_steps=4", "train.precision=fp32")
     train(tiny_config(*common), tmp_path / "a", progress=False)
     train(tiny_config(*common, "train.stop_after_steps=2"), tmp_path / "b", progress=False)
@@ -53,5 +63,11 @@ def test_cuda_resume_is_exact(tiny_config: Callable[..., Config], tmp_path: Path
           resume=True, progress=False)  # fmt: skip
     a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.safetensors")[0]
     b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.safetensors")[0]
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    start = Trainer(tiny_config(*common), tmp_path / "c", TrainHooks(), False).raw_model
+    initial = {k: v.detach().cpu() for k, v in start.state_dict().items()}
+    floats = [k for k in a if a[k].is_floating_point()]
+    moved = max(float((a[k] - initial[k]).abs().max()) for k in floats)
+    apart = max(float((a[k] - b[k]).abs().max()) for k in floats)
+    print(f"CUDA resume: weights moved {moved:.3g}, resumed run apart {apart:.3g}")
+    assert moved > 0
+    assert apart <= CUDA_RESUME_RTOL * moved

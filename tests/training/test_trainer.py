@@ -26,7 +26,15 @@ from geopose.errors import DataError, JobAborted, UsageError
 from geopose.io import open_layout
 from geopose.losses import build_loss
 from geopose.models import create_model, get_preset, load_model, read_model_spec, registry
-from geopose.training.trainer import StepStatus, TrainHooks, resume_config, seed_everything, train
+from geopose.runtime import Runtime
+from geopose.training.trainer import (
+    StepStatus,
+    TrainHooks,
+    build_cache_together,
+    resume_config,
+    seed_everything,
+    train,
+)
 
 MakeConfig = Callable[..., Config]
 CPU = torch.device("cpu")
@@ -239,3 +247,32 @@ def test_group_split_and_bf16_on_cpu(tiny_config: MakeConfig, tmp_path: Path) ->
     assert result.step == 2
     assert result.score is not None
     assert math.isfinite(result.score)
+
+
+@dataclasses.dataclass(frozen=True)
+class _RecordingRuntime(Runtime):
+    """A rank of a job without a process group whose barriers are written down."""
+
+    events: list[str] = dataclasses.field(default_factory=list)
+
+    def barrier(self) -> None:
+        self.events.append("barrier")
+
+
+def test_ranks_share_the_cache_build_and_meet_after_each_tile(
+    synth_root: Path, tmp_path: Path
+) -> None:
+    # No collective may wait for the whole cache (a process-group timeout on a large
+    # dataset): each rank decodes every world-th tile, with a barrier after each round.
+    entries = list(open_layout(synth_root).entries("train"))[:5]
+
+    def decoded(cache: Path) -> list[str]:
+        return sorted(p.name.split(".")[0] for p in cache.glob("*.rgb.npy"))
+
+    for rank in (0, 1):
+        rt = _RecordingRuntime(rank, 2)
+        build_cache_together(entries, tmp_path / f"cache{rank}", rt)
+        assert decoded(tmp_path / f"cache{rank}") == sorted(e.rgb.stem for e in entries[rank::2])
+        assert rt.events == ["barrier"] * 3  # 5 tiles, 2 ranks: 3 rounds on both ranks
+    build_cache_together(entries, tmp_path / "cache", Runtime())  # one process: all
+    assert decoded(tmp_path / "cache") == sorted(e.rgb.stem for e in entries)

@@ -4,7 +4,10 @@ From the finest decoder map, ×2 upsampling stages (1×1 conv → ×2 upsampling
 divides channels by 4 → optional 3×3 conv-BN-activation) reach stride 1 gradually,
 never in one bilinear jump. The stages are shared by both branches or owned by each
 (``shared_trunk``). The height branch gets the GSD (m/px) as an extra constant channel.
-Both outputs pass through a non-negative activation (``identity``: raw, signed).
+Both outputs pass through a non-negative activation (``identity``: raw, signed). The
+last convolution of each branch (to one channel) and the output activation run in
+float32 outside autocast: under bf16 a height of 200 m would otherwise be rounded to a
+multiple of 1 m (bf16 keeps 8 significant bits) before the loss and the metric see it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from geopose.models.blocks import constant_plane, make_activation, resize_to
 from geopose.models.config import DenseHeadConfig
 from geopose.models.head_api import FeatureSpec, HeadInputs
 from geopose.models.upsample import make_upsample
+from geopose.precision import no_autocast
 
 #: Output activations: non-negative maps, or raw signed ones (the official baseline's
 #: heads; AGL files are clamped at 0 when written).
@@ -86,8 +90,11 @@ class RegressionBranch(nn.Module):
         for j, conv in enumerate(self.convs):
             if j == self.gsd_at:
                 x = torch.cat([x, constant_plane(gsd, x)], dim=1)
-            x = conv(x)
-            x = self.out_act(x) if j == last else self.act(x)
+            if j == last:
+                with no_autocast(x.device.type):
+                    x = self.out_act(conv(x.float()))
+            else:
+                x = self.act(conv(x))
         return x * self.output_scale if self.output_scale != 1.0 else x
 
 

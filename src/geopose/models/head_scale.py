@@ -11,23 +11,15 @@ the same scale. A tile with almost no height (Σ agl² below ``min_den``) gets
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import Tensor, nn
 
 from geopose.models.config import ScaleHeadConfig
 from geopose.models.head_api import FeatureSpec, HeadInputs
+from geopose.precision import no_autocast
 
 #: Default threshold on Σ agl² (m²·px) below which a tile counts as flat.
 DEFAULT_MIN_DEN = 1e-2
-
-
-def _no_autocast(device_type: str) -> contextlib.AbstractContextManager[object]:
-    """Autocast switched off on ``device_type`` (a no-op where autocast does not exist)."""
-    if torch.amp.is_autocast_available(device_type):
-        return torch.autocast(device_type=device_type, enabled=False)
-    return contextlib.nullcontext()
 
 
 def scale_sums(agl: Tensor, mag: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -36,7 +28,7 @@ def scale_sums(agl: Tensor, mag: Tensor, valid: Tensor | None = None) -> tuple[T
     ``agl`` (m) and ``mag`` (px) are B×1×H×W (or B×H×W); ``valid`` is a boolean mask of
     the same shape. Returns two tensors of shape B: px·m and m².
     """
-    with _no_autocast(agl.device.type):
+    with no_autocast(agl.device.type):
         a = agl.float().flatten(1)
         m = mag.float().flatten(1)
         if valid is not None:

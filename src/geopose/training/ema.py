@@ -11,7 +11,9 @@ class ModelEma:
     """Keeps ``ema = decay · ema + (1 − decay) · weights`` after every optimizer step.
 
     Floating-point entries of the state dict (parameters and BN statistics) are
-    averaged; integer buffers (``num_batches_tracked``) are copied.
+    averaged, all in one ``torch._foreach_lerp_`` call (one fused kernel launch per
+    group of tensors instead of one per tensor: over a thousand for an EfficientNet-B7);
+    integer buffers (``num_batches_tracked``) are copied, also in one call.
     """
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
@@ -21,16 +23,20 @@ class ModelEma:
         self.module = copy.deepcopy(_unwrap(model)).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
+        own = self.module.state_dict()
+        self._float_names = [k for k, v in own.items() if v.is_floating_point()]
+        self._other_names = [k for k, v in own.items() if not v.is_floating_point()]
+        self._floats = [own[k] for k in self._float_names]
+        self._others = [own[k] for k in self._other_names]
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         source = _unwrap(model).state_dict()
-        for name, ema_value in self.module.state_dict().items():
-            value = source[name].detach()
-            if ema_value.is_floating_point():
-                ema_value.lerp_(value.to(ema_value.dtype), 1.0 - self.decay)
-            else:
-                ema_value.copy_(value)
+        if self._floats:
+            values = [source[k].detach() for k in self._float_names]
+            torch._foreach_lerp_(self._floats, values, 1.0 - self.decay)
+        if self._others:
+            torch._foreach_copy_(self._others, [source[k] for k in self._other_names])
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import safe_open
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 from safetensors.torch import save_file
 
 from geopose.errors import DataError
@@ -72,6 +74,24 @@ def save_state(path: str | Path, state: dict[str, Any]) -> None:
         save_file(tensors, str(tmp), metadata={_SKELETON_KEY: json.dumps(skeleton)})
 
 
+def pack_state(state: dict[str, Any]) -> bytes:
+    """:func:`save_state`'s format as bytes (to send a state between processes)."""
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _flatten(state, "s", tensors)
+    return save_bytes(tensors, metadata={_SKELETON_KEY: json.dumps(skeleton)})
+
+
+def unpack_state(data: bytes) -> dict[str, Any]:
+    """Inverse of :func:`pack_state`."""
+    tensors = load_bytes(data)
+    header_len = int.from_bytes(data[:8], "little")
+    meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
+    state = _unflatten(json.loads(meta[_SKELETON_KEY]), tensors)
+    if not isinstance(state, dict):
+        raise ValueError("packed state is not a mapping")
+    return state
+
+
 def load_state(path: str | Path) -> dict[str, Any]:
     """Inverse of :func:`save_state`; errors name the file."""
     p = Path(path)
@@ -91,8 +111,10 @@ def load_state(path: str | Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- RNG
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy (legacy global) and torch CPU/CUDA generator states."""
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """Python, NumPy (legacy global) and torch CPU generator states, and the generator
+    of ``device`` when it is a CUDA GPU (only the run's own GPU: the others' are never
+    drawn from, and a resume may see fewer GPUs)."""
     py_version, py_internal, py_gauss = random.getstate()
     # The legacy global NumPy generator is saved because libraries (albumentations,
     # for one) still draw from it.
@@ -108,18 +130,29 @@ def rng_state() -> dict[str, Any]:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = list(torch.cuda.get_rng_state_all())
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
+def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what :func:`rng_state` captured; a saved CUDA generator goes to ``device``
+    (the GPU of this run, whatever its index was when the state was saved).
+
+    States written before version 0.x list every visible GPU's generator; the entry of
+    ``device``'s index is restored, or none if that index was not saved."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]
     legacy = (n["kind"], n["keys"], n["pos"], n["has_gauss"], n["cached"])
     np.random.set_state(legacy)  # noqa: NPY002
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = state.get("cuda")
+    if saved is None or device is None or device.type != "cuda":
+        return
+    if isinstance(saved, (list, tuple)):  # the old format: one per visible GPU
+        index = device.index or 0
+        if index >= len(saved):
+            return
+        saved = saved[index]
+    torch.cuda.set_rng_state(saved, device)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import resource
 import sys
@@ -57,13 +58,14 @@ from geopose.models import ModelSpec
 from geopose.models.weights import load_strict
 from geopose.precision import autocast, grad_scaler
 from geopose.runtime import Runtime
+from geopose.training.determinism import CUBLAS_WORKSPACE, cuda_nondeterministic_backwards
 from geopose.training.ema import ModelEma
-from geopose.training.nonfinite import NonFiniteGuard, is_finite, weights_finite
+from geopose.training.nonfinite import NonFiniteGuard, weights_finite
 from geopose.training.optim import build_optimizer, scaled_lr
 from geopose.training.run_files import RunFiles
 from geopose.training.schedule import LRSchedule
 from geopose.training.start_model import start_model
-from geopose.training.state import rng_state, set_rng_state
+from geopose.training.state import pack_state, rng_state, set_rng_state, unpack_state
 from geopose.training.validate import evaluate, sync_buffers
 
 #: Folds depend on the data only, not on train.seed, so runs with different seeds
@@ -162,6 +164,38 @@ def _peak_mem_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def no_sync(model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager[Any]:
+    """DDP's ``no_sync()`` when ``skip`` (gradient accumulation), else a no-op. It is
+    asked of the DDP wrapper itself, also when ``torch.compile`` wraps it (the compiled
+    module is no DistributedDataParallel, so testing its type would all-reduce the
+    gradients of every micro-batch)."""
+    inner = getattr(model, "_orig_mod", model)
+    if skip and isinstance(inner, DistributedDataParallel):
+        return inner.no_sync()
+    return contextlib.nullcontext()
+
+
+def build_cache_together(
+    entries: list[Entry], cache_dir: Path, runtime: Runtime, progress: bool = False
+) -> None:
+    """Decode every tile into the cache at ``cache_dir``, the work shared by all ranks.
+
+    Rank r decodes tiles r, r + world, …; after each round of one tile per rank the
+    ranks meet at a barrier, so no collective ever waits longer than one tile's
+    decoding (a single barrier after the whole cache would wait for all of it and hit
+    the process group's timeout on large datasets).
+    """
+    cache = RasterCache(cache_dir)
+    mine = runtime.take(entries)
+    rounds = -(-len(entries) // runtime.world_size)
+    for i in tqdm(
+        range(rounds), desc="decoding tiles into the cache", unit="round", disable=not progress
+    ):
+        if i < len(mine):
+            build_cache([mine[i]], cache, progress=False)
+        runtime.barrier()
+
+
 class Trainer:
     """One run's objects and counters; :meth:`run` is the loop."""
 
@@ -171,7 +205,9 @@ class Trainer:
         self.files = RunFiles(out_dir)
         t = config.train
         # The device and precision are resolved here, once; the CPU threads set.
-        self.runtime = Runtime.from_env(t.device, t.precision, t.threads, training=True)
+        self.runtime = Runtime.from_env(
+            t.device, t.precision, t.threads, training=True, group_timeout_s=t.group_timeout_s
+        )
         if self.runtime.distributed and not (self.runtime.join_group() or dist.is_initialized()):
             raise UsageError(
                 f"WORLD_SIZE={self.runtime.world_size} but no MASTER_ADDR to join the other "
@@ -181,7 +217,10 @@ class Trainer:
         self.progress = progress and self.runtime.is_main
         self.precision = self.runtime.precision
         if t.deterministic:
-            # Same data, same seed, same machine → the same weights, bit for bit.
+            # Same data, same seed, same machine → the same weights, bit for bit on a CPU;
+            # on CUDA within rounding only (training.determinism).
+            if self.device.type == "cuda":
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
         else:
@@ -214,6 +253,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.last_score: float | None = None
         self.lr = self.schedule.lr(0)
+        self._rng_states: list[dict[str, Any]] = []  # every rank's, gathered before a save
+        self._checked_determinism = not (t.deterministic and self.device.type == "cuda")
         self._start = time.monotonic()
         self._epoch_started_at = 0.0
 
@@ -229,13 +270,7 @@ class Trainer:
         cache_dir = Path(c.data.cache_dir or Path(c.data.root) / ".geopose-cache")
         train_entries: list[Entry] = [entries[i] for i in train_ids]
         val_entries: list[Entry] = [entries[i] for i in val_ids]
-        # Rank 0 decodes every tile once (progress bar); the others wait, then find the
-        # cache fresh.
-        if rt.is_main:
-            build_cache(
-                [*train_entries, *val_entries], RasterCache(cache_dir), progress=self.progress
-            )
-        rt.barrier()
+        build_cache_together([*train_entries, *val_entries], cache_dir, rt, self.progress)
         t = c.train
         self.train_set = TrainDataset(
             train_entries, cache_dir, level=c.augment.level, crop_size=t.crop_size, seed=t.seed
@@ -289,7 +324,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": self._rng_states or [rng_state(self.device)],  # one per rank
             "guard": self.guard.state_dict(),
             "best": self.best,
             "ema": self.ema.module.state_dict() if self.ema else None,
@@ -334,7 +369,18 @@ class Trainer:
         if self.total_steps != self.schedule.total_steps and self.total_steps > self.step:
             # A longer (or shorter) run: the schedule spans the new length from here.
             self.schedule.extend(self.step, self.total_steps)
-        set_rng_state(state["rng"])
+        self._restore_rng(state["rng"])
+
+    def _restore_rng(self, saved: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """This rank's random state from the state file (each rank saved its own). A run
+        resumed with more processes than it was saved with seeds the new ranks afresh
+        (its data order differs anyway, so the resume is not exact)."""
+        states = [saved] if isinstance(saved, dict) else list(saved)  # older files: rank 0's
+        rank = self.runtime.rank
+        if rank < len(states):
+            set_rng_state(states[rank], self.device)
+        else:
+            seed_everything(self.config.train.seed + rank + 1_000_003 * self.step)
 
     # ------------------------------------------------------------------ loop
     def run(self, resume: bool) -> TrainResult:
@@ -416,8 +462,11 @@ class Trainer:
                 self._save_last()
             if t.stop_after_steps is not None and self.step >= t.stop_after_steps:
                 return "stop_after_steps"
-            out_of_time = t.time_limit_s is not None and self.elapsed() >= t.time_limit_s
-            if self.runtime.any_true(out_of_time):
+            # Asked of every rank (a collective and a host read) only when there is a
+            # limit: train.time_limit_s is the same on every rank.
+            if t.time_limit_s is not None and self.runtime.any_true(
+                self.elapsed() >= t.time_limit_s
+            ):
                 return "time_limit"
         return None
 
@@ -440,6 +489,8 @@ class Trainer:
                 loss, terms = self.loss_fn(pred, batch)
                 if self.hooks.on_loss is not None:
                     loss = self.hooks.on_loss(loss, self.step)
+                if not self._checked_determinism:
+                    self._note_cuda_determinism(loss)
                 self.scaler.scale(loss / len(micro)).backward()
             loss_sum += loss.detach()
             for name, value in terms.items():
@@ -448,15 +499,23 @@ class Trainer:
         self.scaler.unscale_(self.optimizer)
         max_norm = t.grad_clip if t.grad_clip else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), max_norm)
-        loss_ok = is_finite(loss_sum)
-        bad_local = not (loss_ok and is_finite(grad_norm))
-        # Every rank must take the same branch, or DDP would wait forever.
-        ok = not self.runtime.any_true(bad_local)
+        # One host sync for the whole step's bookkeeping: the two "bad" flags (loss;
+        # loss or gradient), the maximum over ranks (every rank must take the same
+        # branch, or DDP would wait forever), then the flags, loss and terms together.
+        loss_bad = ~torch.isfinite(loss_sum)
+        flags = torch.stack([loss_bad, loss_bad | ~torch.isfinite(grad_norm)]).float()
+        self.runtime.max_over_ranks(flags)
+        names = list(term_sums)
+        values = torch.stack(
+            [flags[0], flags[1], loss_sum.float(), *(term_sums[k].float() for k in names)]
+        ).tolist()
+        any_loss_bad, any_bad = values[0] > 0, values[1] > 0
+        ok = not any_bad
         # fp16: a finite loss with overflowing gradients is the GradScaler's business
         # while its scale is ≥ 1 (it halves the scale and tries again); only overflows it
         # cannot fix that way count towards train.max_nonfinite.
         calibrating = self.scaler.is_enabled() and self.scaler.get_scale() >= 1.0
-        fatal = not (calibrating and not self.runtime.any_true(not loss_ok))
+        fatal = not (calibrating and not any_loss_bad)
         if ok:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -473,14 +532,25 @@ class Trainer:
                 "finite; lower optim.lr"
             )
         n = len(micro)
-        terms_out = {k: float(v) / n for k, v in term_sums.items()}
-        return float(loss_sum) / n, terms_out, ok
+        terms_out = {k: v / n for k, v in zip(names, values[3:], strict=True)}
+        return values[2] / n, terms_out, ok
 
     def _no_sync(self, skip: bool) -> contextlib.AbstractContextManager[Any]:
-        """DDP's ``no_sync()`` when ``skip`` (gradient accumulation), else a no-op."""
-        if skip and isinstance(self.model, DistributedDataParallel):
-            return self.model.no_sync()
-        return contextlib.nullcontext()
+        return no_sync(self.model, skip)
+
+    def _note_cuda_determinism(self, loss: torch.Tensor) -> None:
+        """Once, on CUDA with ``train.deterministic``: say which backward operations of
+        this model have no deterministic CUDA kernel (torch only warns about them), so a
+        resumed run matches an uninterrupted one within rounding, not bit for bit."""
+        self._checked_determinism = True
+        found = cuda_nondeterministic_backwards(loss)
+        if found and self.runtime.is_main:
+            print(
+                "train.deterministic: on CUDA the backward of "
+                f"{', '.join(sorted(found))} has no deterministic kernel; runs and resumes "
+                "agree within rounding, not bit for bit (docs/training.md)",
+                file=sys.stderr,
+            )
 
     def _account(
         self, loss: float, terms: dict[str, float], ok: bool, rate: float, bar: tqdm
@@ -572,19 +642,27 @@ class Trainer:
         sync_buffers(self.raw_model, self.runtime)
         if self.ema is not None:
             sync_buffers(self.ema.module, self.runtime)
-        loader = DataLoader(
+        return evaluate(
+            self._eval_model(), self._val_loader(), precision=self.precision,
+            device=self.device, runtime=self.runtime,
+            channels_last=self.config.train.channels_last,
+        )  # fmt: skip
+
+    def _val_loader(self) -> DataLoader[Any]:
+        """Whole validation tiles, one per batch, in pinned memory on CUDA (as training)."""
+        return DataLoader(
             self.val_set, batch_size=1, num_workers=min(self.config.train.workers, 2),
             collate_fn=collate_samples, generator=torch.Generator().manual_seed(0),
-        )  # fmt: skip
-        return evaluate(
-            self._eval_model(), loader, precision=self.precision, device=self.device,
-            runtime=self.runtime, channels_last=self.config.train.channels_last,
+            pin_memory=self.device.type == "cuda",
         )  # fmt: skip
 
     def _extra(self, score: float | None) -> dict[str, Any]:
         return {"step": self.step, "epoch": self.epoch, "score": score}
 
     def _save_last(self) -> None:
+        # Every rank's random state goes into the state file (a collective: all ranks).
+        mine = pack_state(rng_state(self.device))
+        self._rng_states = [unpack_state(b) for b in self.runtime.gather_bytes(mine)]
         if not self.runtime.is_main:
             self.runtime.barrier()
             return
