@@ -23,7 +23,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from geopose.conventions import AGL_NODATA, agl_cm_to_m, agl_m_to_cm
-from geopose.errors import DataError
+from geopose.errors import DataError, OutputError
 from geopose.io.atomic import atomic_path
 
 RGB_SUFFIXES = (".j2k", ".jp2", ".tif", ".tiff", ".png")
@@ -323,10 +323,13 @@ def agl_row_writer(
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(tmp, "w", **profile) as ds:
-            writer = _AlignedRowWriter(ds, width)
-            yield writer.write
-            writer.flush()
+        try:
+            with rasterio.open(tmp, "w", **profile) as ds:
+                writer = _AlignedRowWriter(ds, width)
+                yield writer.write
+                writer.flush()
+        except RasterioError as err:  # GDAL's write errors (full disk, size limit)
+            raise OutputError(path, _one_line(err)) from None
 
 
 class _AlignedRowWriter:
@@ -377,8 +380,11 @@ def _add_geo(profile: dict[str, Any], geo: GeoInfo | None) -> None:
 def _write(path: Path, profile: dict[str, Any], bands: NDArray[Any]) -> None:
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(tmp, "w", **profile) as ds:
-            ds.write(bands)
+        try:
+            with rasterio.open(tmp, "w", **profile) as ds:
+                ds.write(bands)
+        except RasterioError as err:  # GDAL's write errors (full disk, size limit)
+            raise OutputError(path, _one_line(err)) from None
         # GDAL writes side-car .aux.xml files for some formats; keep the folder clean.
         aux = tmp.with_name(tmp.name + ".aux.xml")
         if aux.exists():

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from geopose.checkpoint import save_checkpoint
-from geopose.io.atomic import atomic_write_text
+from geopose.io.atomic import atomic_path, atomic_write_text
 from geopose.training.state import load_state, save_state
 
 LAST = "last.safetensors"
@@ -85,10 +85,16 @@ class RunFiles:
         *,
         model: Mapping[str, Any],
     ) -> None:
-        """Write last.safetensors (weights + ``model`` spec dict) then its training state
-        (both atomically)."""
-        save_checkpoint(self.last, weights, config, extra, model=model)
-        save_state(self.last_state, state)
+        """Write last.safetensors (weights + ``model`` spec dict) and its training state.
+
+        Both are written to temporary files first and then renamed, the state first; the
+        state carries a copy of the weights (``state["weights"]``). A run killed between
+        the two renames thus has a state one checkpoint newer than last.safetensors, and
+        resumes exactly from the state's weights (:meth:`Trainer.load`).
+        """
+        with atomic_path(self.last) as tmp_weights, atomic_path(self.last_state) as tmp_state:
+            save_checkpoint(tmp_weights, weights, config, extra, model=model)
+            save_state(tmp_state, {**state, "weights": weights})
 
     def load_last(self) -> dict[str, Any]:
         return load_state(self.last_state)

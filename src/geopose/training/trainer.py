@@ -301,7 +301,12 @@ class Trainer:
         """Restore the run from RUN/checkpoints/last.* (weights, optimizer, RNG, position)."""
         state = self.files.load_last()
         weights, _, extra = load_checkpoint(self.files.last)
-        if int(extra.get("step", -1)) != int(state["step"]):
+        saved_step = int(extra.get("step", -1))
+        if saved_step < int(state["step"]) and isinstance(state.get("weights"), dict):
+            # Killed between renaming the state and the weights: the state is newer and
+            # carries its own copy of the weights.
+            weights = state["weights"]
+        elif saved_step != int(state["step"]):
             raise DataError(
                 self.files.last_state,
                 f"training state is at step {state['step']} but {self.files.last.name} "
