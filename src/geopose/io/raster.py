@@ -60,7 +60,16 @@ def _open(path: Path) -> Any:
 
 
 def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
+    """GDAL's message in one line; the underlying error's when rasterio only says to
+    "see the previous exception" (the detail a user needs is there)."""
+    parts = []
+    seen: BaseException | None = err
+    while seen is not None and len(parts) < 4:
+        text = " ".join(str(seen).split())
+        if text and "previous exception" not in text and text not in parts:
+            parts.append(text)
+        seen = seen.__cause__ or seen.__context__
+    text = "; ".join(parts) or type(err).__name__
     return text if len(text) < 300 else text[:297] + "..."
 
 

@@ -60,7 +60,7 @@ from geopose.runtime import Runtime
 from geopose.training.ema import ModelEma
 from geopose.training.nonfinite import NonFiniteGuard, is_finite, weights_finite
 from geopose.training.optim import build_optimizer, scaled_lr
-from geopose.training.run_files import RunFiles
+from geopose.training.run_files import RunFiles, checked_best_rows
 from geopose.training.schedule import LRSchedule
 from geopose.training.start_model import start_model
 from geopose.training.state import rng_state, set_rng_state
@@ -332,7 +332,7 @@ class Trainer:
         self.epoch_batches = int(state["epoch_batches"])
         self.epoch_sums = {k: float(v) for k, v in state["epoch_sums"].items()}
         self.epoch_count = int(state["epoch_count"])
-        self.best = [list(r) for r in state["best"]]
+        self.best = checked_best_rows(state["best"], self.files.last_state)
         self.elapsed_before = float(state["elapsed_s"])
         self.last_score = state.get("last_score")
         self.schedule = LRSchedule.from_state(state["schedule"])
