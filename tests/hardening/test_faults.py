@@ -93,7 +93,8 @@ def test_kill_between_the_two_checkpoint_renames_still_resumes_exactly(
     train(tmp_path / "torn", "train.stop_after_steps=2")
     torn = tmp_path / "torn" / "checkpoints" / "last.safetensors"
     torn.write_bytes((tmp_path / "older" / "checkpoints" / "last.safetensors").read_bytes())
-    assert main(["train", "--resume", str(tmp_path / "torn"), "--no-progress"]) == 0
+    resume = ["train", "--resume", str(tmp_path / "torn"), "--no-progress"]
+    assert main([*resume, "train.stop_after_steps=null"]) == 0
     want = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.safetensors")[0]
     got = load_checkpoint(torn)[0]
     assert set(got) == set(want)
