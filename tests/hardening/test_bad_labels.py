@@ -106,7 +106,7 @@ def broken(layout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write_tif(train / "JAX_aglnan_AGL.tif", nan)
     cm = (heights * 100).astype(np.uint16)
     _write_tif(train / "JAX_aglbands_AGL.tif", np.concatenate([cm, cm, cm]))
-    _write_tif(train / "JAX_aglsize_AGL.tif", cm[:, :32].copy(), nodata=65535)
+    _write_tif(train / "JAX_aglsize_AGL.tif", cm[:, :32, :].copy(), nodata=65535)
     _write_tif(train / "JAX_aglempty_AGL.tif", np.full_like(cm, 65535), nodata=65535)
     (train / "JAX_aglzero_AGL.tif").write_bytes(b"")
     truncate(train / "JAX_agltrunc_AGL.tif", 0.5)

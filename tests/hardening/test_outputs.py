@@ -85,7 +85,7 @@ def test_file_size_limit_stops_cleanly_and_a_rerun_completes(
     out = tmp_path / "out"
     ran = geopose(
         "predict", "--checkpoint", tiny_ckpt, "--data", layout, "--out", out,
-        "--tta", "none", "--no-progress", preexec_fn=lambda: _file_size_limit(1024),
+        "--tta", "none", "--no-progress", preexec_fn=lambda: _file_size_limit(128),
     )  # fmt: skip
     assert_clean_failure(ran, 3, "_AGL.tif: cannot write", os.strerror(errno.EFBIG))
     (line,) = error_lines(ran)
@@ -115,10 +115,9 @@ def _full_tmpfs(where: Path) -> Iterator[Path]:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         filler = where / "filler"
-        with open(filler, "wb") as f, contextlib.suppress(OSError):
-            while True:
-                f.write(b"\0" * 4096)
-                f.flush()
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while f.write(b"\0" * 4096):
+                pass
         yield filler
     finally:
         subprocess.run(["umount", str(where)], check=False)

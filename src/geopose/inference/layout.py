@@ -23,12 +23,13 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from geopose.errors import DataError, UsageError
+from geopose.errors import DataError, OutputError, UsageError
 from geopose.inference.manifest import Manifest
 from geopose.inference.options import PredictOptions, make_predictor, run_settings
 from geopose.inference.predictor import Predictor
 from geopose.inference.windows import Window
 from geopose.io import GeoInfo, pack_submission, read_geo, read_rgb, write_prediction
+from geopose.io.atomic import os_problem
 from geopose.io.catalog import scan_layout
 from geopose.io.layout import SPLITS, TEST_CSV, TRAIN, TRAIN_CSV, Entry
 from geopose.runtime import Runtime, leave_group
@@ -86,7 +87,10 @@ def predict_layout(
     all_entries, left_out = _split_entries(Path(data), split)
     entries = rt.take(all_entries)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(out_dir, os_problem(err)) from None
     manifest = Manifest.open(
         out_dir,
         run_settings(checkpoints, opts, rt.precision),
