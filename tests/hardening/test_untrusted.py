@@ -245,7 +245,7 @@ def test_an_onnx_file_cannot_read_outside_its_folder(tmp_path: Path) -> None:
     secret.write_bytes(np.arange(4, dtype=np.float32).tobytes())
     model_dir = tmp_path / "models"
     model_dir.mkdir()
-    weight = helper.make_tensor("w", TensorProto.FLOAT, [4], vals=[])
+    weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
     weight.data_location = TensorProto.EXTERNAL
     for key, value in (("location", "../secret.bin"), ("offset", "0"), ("length", "16")):
         entry = weight.external_data.add()
