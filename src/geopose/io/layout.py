@@ -171,6 +171,10 @@ class Layout:
             yield from self.splits.get(split, ())
 
 
+#: Where :func:`read_csv_rows` collects the cells of a row beyond its header's columns.
+_EXTRA_CELLS = "\0extra"
+
+
 def read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     """Read a CSV with a header; raise :class:`DataError` naming a missing column or file."""
     if not path.exists():
@@ -179,14 +183,22 @@ def read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(path, f"cannot read: {err}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise DataError(path, f"missing column(s) {', '.join(missing)} (header: {header})")
-    rows = []
-    for row in reader:
-        rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_EXTRA_CELLS)
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataError(path, f"missing column(s) {', '.join(missing)} (header: {header})")
+        rows = []
+        for row in reader:
+            extra = row.pop(_EXTRA_CELLS, None)
+            if extra is not None and any(cell.strip() for cell in extra):
+                raise DataError(
+                    path, f"line {reader.line_num}: more cells than the header has columns"
+                )
+            rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
+    except csv.Error as err:
+        raise DataError(path, f"line {reader.line_num}: not valid CSV: {err}") from None
     return rows
 
 
