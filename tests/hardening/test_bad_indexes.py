@@ -71,6 +71,16 @@ CASES: dict[str, tuple[Callable[[Path], None], int, str]] = {
     "test-bom": (_edit(TEST, lambda d: b"\xef\xbb\xbf" + d), 0, "no problems found"),
     "test-crlf": (_edit(TEST, lambda d: d.replace(b"\n", b"\r\n")), 0, "no problems found"),
     "test-duplicate-id": (_edit(TEST, _duplicate_last), 1, "duplicate id"),
+    "test-extra-cell": (
+        _edit(TEST, _append(b"JAX_x,JAX_x_RGB.j2k,surprise")),
+        1,
+        "more cells than the header has columns",
+    ),
+    "meta-stray-carriage-return": (
+        _edit(META, _append(b'JAX_cr,JAX,"0.3\r"')),
+        1,
+        "JAX_cr",
+    ),
     "test-id-without-file": (
         _edit(TEST, _append(b"JAX_ghost,JAX_ghost_RGB.j2k")),
         1,
