@@ -359,7 +359,8 @@ class _AlignedRowWriter:
     def write(self, top: int, block: NDArray[np.float32]) -> None:
         if top != self.top + self.pending.shape[0]:
             raise ValueError(f"rows must arrive in order: got row {top}")
-        rows = np.concatenate([self.pending, block]) if self.pending.size else block
+        # No copy of a large block when nothing waits (a window row of a big raster).
+        rows = np.concatenate([self.pending, block]) if self.pending.shape[0] else block
         full = rows.shape[0] - rows.shape[0] % AGL_BLOCK_ROWS
         for y in range(0, full, AGL_BLOCK_ROWS):
             self._put(self.top + y, rows[y : y + AGL_BLOCK_ROWS])
