@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -79,6 +80,49 @@ def _kill_when(pid: int, reached: Callable[[], bool], extra_s: float) -> bool:
     return True
 
 
+def _timed(argv: list[str], progress: Callable[[], int]) -> tuple[float, float]:
+    """Run ``argv`` to the end, watching ``progress()`` (units done); return the seconds
+    to the first unit and the seconds per unit after it."""
+    start = time.monotonic()
+    pid = _child(argv)
+    first = None
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if first is None and progress() >= 1:
+            first = time.monotonic()
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0, f"reference run failed: {argv}"
+            break
+        time.sleep(0.01)
+    end = time.monotonic()
+    first = first if first is not None else end
+    units = max(progress() - 1, 1)
+    return first - start, (end - first) / units
+
+
+def _trial(
+    argv: list[str],
+    progress: Callable[[], int],
+    target: int,
+    wait: tuple[float, float],
+    rng: random.Random,
+    folder: Path,
+    tries: int = 4,
+) -> tuple[bool, int]:
+    """Start ``argv`` writing into the empty ``folder``; SIGKILL it a random time within
+    the unit after ``target`` units (within the start-up when ``target`` is 0). Tried
+    again from an empty folder, one unit earlier (up to ``tries`` times), when the job
+    ends before the kill. Returns (killed, units done at the kill)."""
+    for _ in range(tries):
+        shutil.rmtree(folder, ignore_errors=True)
+        pid = _child(argv)
+        delay = rng.uniform(0, wait[0] if target == 0 else wait[1])
+        if _kill_when(pid, lambda t=target: t == 0 or progress() >= t, delay):
+            return True, progress()
+        target = max(target - 1, 0)
+    return False, progress()
+
+
 # ----------------------------------------------------------------------------- train
 def _train_argv(data: Path, run: Path, steps: int) -> list[str]:
     return [
@@ -101,18 +145,15 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 def train_trials(data: Path, work: Path, trials: int, steps: int, rng: random.Random) -> dict:
     ref = work / "reference"
-    start = time.monotonic()
-    assert _run(_train_argv(data, ref, steps)) == 0, "reference run failed"
-    step_s = (time.monotonic() - start) / steps
+    wait = _timed(_train_argv(data, ref, steps), lambda: _saved_step(ref))
     want = _weights(ref)
     results = []
     for trial in range(trials):
         run = work / f"trial{trial}"
-        target = rng.randint(0, steps - 1)  # kill during step target+1
-        extra = rng.uniform(0, step_s)
-        pid = _child(_train_argv(data, run, steps))
-        killed = _kill_when(pid, lambda run=run, t=target: _saved_step(run) >= t, extra)
-        at = _saved_step(run)
+        target = rng.randint(0, steps - 1)  # 0: before the first checkpoint
+        killed, at = _trial(
+            _train_argv(data, run, steps), lambda r=run: _saved_step(r), target, wait, rng, run
+        )
         if (run / "checkpoints" / "last.safetensors").exists():
             code = _run(["train", "--resume", str(run), "--no-progress"])
         else:
@@ -171,18 +212,16 @@ def _same(a: dict[str, object], b: dict[str, object]) -> bool:
 
 def predict_trials(data: Path, work: Path, trials: int, ckpt: Path, rng: random.Random) -> dict:
     ref = work / "reference"
-    start = time.monotonic()
-    assert _run(_predict_argv(data, ref, ckpt)) == 0, "reference predict failed"
+    wait = _timed(_predict_argv(data, ref, ckpt), lambda: _done(ref))
     n = _done(ref)
-    per_image_s = (time.monotonic() - start) / max(n, 1)
     want = _outputs(ref)
     results = []
     for trial in range(trials):
         out = work / f"trial{trial}"
-        target = rng.randint(1, n - 1)
-        pid = _child(_predict_argv(data, out, ckpt))
-        killed = _kill_when(pid, lambda o=out, t=target: _done(o) >= t, rng.uniform(0, per_image_s))
-        at = _done(out)
+        target = rng.randint(1, n - 2)
+        killed, at = _trial(
+            _predict_argv(data, out, ckpt), lambda o=out: _done(o), target, wait, rng, out
+        )
         leftovers = sorted(p.name for p in out.glob("*") if ".tmp" in p.name)
         code = _run(_predict_argv(data, out, ckpt))
         results.append(

@@ -51,7 +51,7 @@ def test_training_killed_at_random_steps_resumes_to_identical_weights(
     result = _drive("train", "--data", data, "--work", tmp_path, "--trials", 10, "--seed", 16)
     trials = result["trials"]
     assert len(trials) == 10
-    assert sum(t["killed"] for t in trials) >= 8, trials  # the kills really happened
+    assert all(t["killed"] for t in trials), trials  # the kills really happened
     assert len({t["saved_step_at_kill"] for t in trials}) >= 3, trials  # at various steps
     for t in trials:
         assert t["rerun_exit"] == 0, t
