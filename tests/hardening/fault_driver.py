@@ -32,7 +32,7 @@ import torch
 
 from geopose.checkpoint import load_checkpoint, read_checkpoint_header
 from geopose.cli import main
-from geopose.io import read_agl_cm
+from geopose.io.raster import read_agl_cm
 
 torch.set_num_threads(1)
 
