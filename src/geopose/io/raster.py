@@ -9,6 +9,10 @@ read when the caller says so with ``unit="m"``.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import resource
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -339,6 +343,7 @@ def agl_row_writer(
                 writer.flush()
         except RasterioError as err:  # GDAL's write errors (full disk, size limit)
             raise OutputError(path, _one_line(err)) from None
+        _verify_written(tmp, Path(path), height, width)
 
 
 class _AlignedRowWriter:
@@ -395,7 +400,39 @@ def _write(path: Path, profile: dict[str, Any], bands: NDArray[Any]) -> None:
                 ds.write(bands)
         except RasterioError as err:  # GDAL's write errors (full disk, size limit)
             raise OutputError(path, _one_line(err)) from None
+        _verify_written(tmp, path, int(profile["height"]), int(profile["width"]))
         # GDAL writes side-car .aux.xml files for some formats; keep the folder clean.
         aux = tmp.with_name(tmp.name + ".aux.xml")
         if aux.exists():
             aux.unlink()
+
+
+def _verify_written(tmp: Path, target: Path, height: int, width: int) -> None:
+    """Raise :class:`OutputError` naming ``target`` unless the raster just written to
+    ``tmp`` opens with its size and its last pixel decodes.
+
+    GDAL does not report every failed write: when the disk fills up or a file-size
+    limit is reached while a file is closed, it prints the error and leaves a file cut
+    short. Everything after the failure is missing, the directory at the end of a TIFF
+    included, so reading the file's tail back finds it.
+    """
+    try:
+        with warnings.catch_warnings(), rasterio.open(tmp) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ok = (ds.height, ds.width) == (height, width)
+            if ok:
+                ds.read(1, window=Window(width - 1, height - 1, 1, 1))
+    except RasterioError:
+        ok = False
+    if not ok:
+        raise OutputError(target, f"the file was cut short ({_write_limit(tmp)})")
+
+
+def _write_limit(path: Path) -> str:
+    """The likely reason a write was cut short, in words."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and path.stat().st_size >= soft:
+        return f"{os.strerror(errno.EFBIG)}: the file-size limit is {soft} bytes"
+    if shutil.disk_usage(path.parent).free < 64 * 1024:
+        return os.strerror(errno.ENOSPC)
+    return "the disk may be full"
