@@ -130,11 +130,12 @@ def _split_entries(root: Path, split: str) -> tuple[list[Entry], dict[str, str]]
     """
     scan = scan_layout(root)
     entries = list(scan.layout.entries(split))
-    fatal = [p for p in scan.problems if p.kind == "index"]
     if not entries:
-        if fatal:
-            raise fatal[0].to_error()
+        serious = [p for p in scan.problems if p.kind != "unexpected"]
+        if serious:
+            raise serious[0].to_error()
         raise DataError(root, f"split {split!r} has no images")
+    fatal = [p for p in scan.problems if p.kind == "index"]
     index_csv = str(root / (TRAIN_CSV if split == TRAIN else TEST_CSV))
     kept = {e.id for e in entries}
     left_out: dict[str, str] = {}
