@@ -12,6 +12,7 @@ are left to the caller: they are loops over views and models around this graph.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,29 +67,52 @@ def export_model(
     wrapped = _TupleOutputs(model.to("cpu")).eval()
     image = torch.rand(2, 3, height, w)
     gsd = torch.tensor([0.3, 0.5])
+    with atomic_path(target) as tmp, torch.no_grad():
+        try:
+            program = _export(wrapped, image, gsd, opset, multiple, max_size, dynamic_tile(model))
+        except Exception as err:  # a graph torch.export cannot keep symbolic: fixed size
+            if not dynamic_tile(model):
+                raise
+            warnings.warn(
+                f"{target}: the tile size could not be left dynamic ({type(err).__name__}); "
+                f"the file takes {height}×{w} px tiles only",
+                stacklevel=2,
+            )
+            program = _export(wrapped, image, gsd, opset, multiple, max_size, False)
+        program.save(str(tmp))
+    return target
+
+
+def _export(
+    wrapped: nn.Module,
+    image: Tensor,
+    gsd: Tensor,
+    opset: int,
+    multiple: int,
+    max_size: int,
+    dynamic: bool,
+) -> Any:
+    """torch.onnx's program of ``wrapped``: dynamic batch, and tile when ``dynamic``."""
     batch = torch.export.Dim("batch", min=1, max=1024)
     image_dims: dict[int, Any] = {0: batch}
-    if dynamic_tile(model):
+    if dynamic:
         blocks = max_size // multiple
         image_dims[2] = multiple * torch.export.Dim("rows", min=1, max=blocks)
         image_dims[3] = multiple * torch.export.Dim("cols", min=1, max=blocks)
-    shapes = {"image": image_dims, "gsd": {0: batch}}
-    with atomic_path(target) as tmp, torch.no_grad():
-        program = torch.onnx.export(
-            wrapped,
-            (image, gsd),
-            input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_KEYS),
-            dynamic_shapes=shapes,
-            opset_version=opset,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-        if program is None:
-            raise RuntimeError("torch.onnx.export returned no program")
-        program.save(str(tmp))
-    return target
+    program = torch.onnx.export(
+        wrapped,
+        (image, gsd),
+        input_names=list(INPUT_NAMES),
+        output_names=list(OUTPUT_KEYS),
+        dynamic_shapes={"image": image_dims, "gsd": {0: batch}},
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    if program is None:
+        raise RuntimeError("torch.onnx.export returned no program")
+    return program
 
 
 def dynamic_tile(model: nn.Module) -> bool:
