@@ -38,7 +38,7 @@ def manifest_path(out: Path, rank: int = 0) -> Path:
 def _read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:  # unreadable, not UTF-8, not JSON
         raise DataError(path, f"unreadable prediction manifest: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
         raise DataError(path, "not a geopose prediction manifest")
