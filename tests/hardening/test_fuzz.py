@@ -105,8 +105,8 @@ def test_angle_difference_is_a_symmetric_distance(a: float, b: float) -> None:
 # ----------------------------------------------------------------------------- metric
 def _reference(images: list[dict[str, Any]]) -> tuple[float, float]:
     """DESIGN §2 on everything of one city at once (numpy nansum, pooled means)."""
-    t = np.concatenate([im["true"].ravel() for im in images])
-    p = np.concatenate([im["pred"].ravel() for im in images])
+    t = np.concatenate([im["true"].ravel() for im in images]).astype(np.float64)
+    p = np.concatenate([im["pred"].ravel() for im in images]).astype(np.float64)
     vt, vp = [], []
     for im in images:
         for agl, scale, angle, out in (

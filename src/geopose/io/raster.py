@@ -66,7 +66,7 @@ def _open(path: Path) -> Any:
 def _one_line(err: BaseException) -> str:
     """GDAL's message in one line; the underlying error's when rasterio only says to
     "see the previous exception" (the detail a user needs is there)."""
-    parts = []
+    parts: list[str] = []
     seen: BaseException | None = err
     while seen is not None and len(parts) < 4:
         text = " ".join(str(seen).split())
