@@ -144,9 +144,9 @@ def _split_entries(root: Path, split: str) -> tuple[list[Entry], dict[str, str]]
             continue
         said = [str(p) for p in fatal if _names_id(p.message, row.id)]
         left_out[row.id] = said[0] if said else f"{index_csv}: id {row.id} has no usable entry"
-    for problem in fatal:
-        named = any(_names_id(problem.message, image_id) for image_id in left_out)
-        if problem.path == index_csv and not named:
+    said_already = set(left_out.values())
+    for problem in fatal:  # the split index's own problems (duplicate lines, bad ids, ...)
+        if problem.path == index_csv and str(problem) not in said_already:
             left_out[f"{Path(index_csv).name} {problem.message.split(':', 1)[0]}"] = str(problem)
     return entries, left_out
 
