@@ -327,6 +327,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{p}: cannot read: {err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{p}: not valid YAML: {' '.join(str(err).split())}") from None
     if data is None:

@@ -41,3 +41,15 @@ class JobAborted(GeoposeError):
     """A long job had to stop (e.g. repeated non-finite losses)."""
 
     exit_code = EXIT_ABORTED
+
+
+class OutputError(GeoposeError):
+    """An output file could not be written (read-only folder, full disk, file too
+    large). The job cannot go on; the message names the file that was being written."""
+
+    exit_code = EXIT_ABORTED
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: cannot write: {problem}")

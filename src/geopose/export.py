@@ -3,16 +3,19 @@
 The ONNX graph takes ``image`` (B×3×H×W float32 RGB in [0, 1]) and ``gsd`` (B, metres
 per pixel) and returns ``agl`` (B×1×H×W m), ``mag`` (B×1×H×W px), ``scale`` (B, px/m),
 ``direction`` (B×2 unit (dx, dy)) and ``angle`` (B, rad) — the model contract of
-DESIGN.md §4. The batch is dynamic; the tile is ``height`` × ``width`` px as exported
-(the model reads its input size as Python ints, which fixes it in the graph; run
-larger rasters as windows of that size, as ``geopose predict`` does). TTA and ensembles
+DESIGN.md §4. The batch is dynamic, and so is the tile size: one file takes tiles of
+any height and width that are multiples of the model's ``input_multiple`` (32 for most
+models) up to ``max_size`` px. A model whose input convention resizes its input
+(resolution factor ≠ 1) is exported for the one tile size given. TTA and ensembles
 are left to the caller: they are loops over views and models around this graph.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,39 +48,40 @@ def export_model(
     height: int = 512,
     width: int | None = None,
     opset: int = 18,
+    max_size: int = 4096,
 ) -> Path:
     """Export ``model`` (eval mode, CPU) to ONNX file ``out``, atomically; returns ``out``.
     The export runs on a CPU copy: ``model`` itself is left on its device and in its mode.
 
-    The graph takes tiles of ``height`` × ``width`` px (multiples of the model's
-    ``input_multiple``, 32 for most models; ``width`` defaults to ``height``) and any
-    batch size. The model's input convention is part of the graph.
+    ``height`` × ``width`` px (multiples of the model's ``input_multiple``; ``width``
+    defaults to ``height``) is the example tile traced. The graph takes any batch size
+    and any tile of multiples of ``input_multiple`` up to ``max_size`` px a side —
+    except for models that resize their input (resolution factor ≠ 1), whose graph keeps
+    the traced size. The model's input convention is part of the graph.
     """
     w = height if width is None else width
     multiple = int(getattr(model, "input_multiple", 32))
     if height % multiple or w % multiple or height <= 0 or w <= 0:
         raise UsageError(f"ONNX tile size {height}×{w} px: use positive multiples of {multiple}")
+    if max_size < max(height, w):
+        raise UsageError(f"max_size {max_size} px is smaller than the tile {height}×{w} px")
     target = Path(out)
     # A CPU copy in eval mode: the caller's model keeps its device and its mode.
     wrapped = _TupleOutputs(_cpu_copy(model)).eval()
     image = torch.rand(2, 3, height, w)
     gsd = torch.tensor([0.3, 0.5])
-    batch = torch.export.Dim("batch", min=1, max=1024)
-    shapes = {"image": {0: batch}, "gsd": {0: batch}}
     with atomic_path(target) as tmp, torch.no_grad():
-        program = torch.onnx.export(
-            wrapped,
-            (image, gsd),
-            input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_KEYS),
-            dynamic_shapes=shapes,
-            opset_version=opset,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-        if program is None:
-            raise RuntimeError("torch.onnx.export returned no program")
+        try:
+            program = _export(wrapped, image, gsd, opset, multiple, max_size, dynamic_tile(model))
+        except Exception as err:  # a graph torch.export cannot keep symbolic: fixed size
+            if not dynamic_tile(model):
+                raise
+            warnings.warn(
+                f"{target}: the tile size could not be left dynamic ({type(err).__name__}); "
+                f"the file takes {height}×{w} px tiles only",
+                stacklevel=2,
+            )
+            program = _export(wrapped, image, gsd, opset, multiple, max_size, False)
         program.save(str(tmp))
     return target
 
@@ -94,6 +98,45 @@ def _cpu_copy(model: nn.Module) -> nn.Module:
                 moved = nn.Parameter(moved, requires_grad=tensor.requires_grad)
             memo[key] = moved
     return copy.deepcopy(model, memo)
+
+
+def _export(
+    wrapped: nn.Module,
+    image: Tensor,
+    gsd: Tensor,
+    opset: int,
+    multiple: int,
+    max_size: int,
+    dynamic: bool,
+) -> Any:
+    """torch.onnx's program of ``wrapped``: dynamic batch, and tile when ``dynamic``."""
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    image_dims: dict[int, Any] = {0: batch}
+    if dynamic:
+        blocks = max_size // multiple
+        image_dims[2] = multiple * torch.export.Dim("rows", min=1, max=blocks)
+        image_dims[3] = multiple * torch.export.Dim("cols", min=1, max=blocks)
+    program = torch.onnx.export(
+        wrapped,
+        (image, gsd),
+        input_names=list(INPUT_NAMES),
+        output_names=list(OUTPUT_KEYS),
+        dynamic_shapes={"image": image_dims, "gsd": {0: batch}},
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    if program is None:
+        raise RuntimeError("torch.onnx.export returned no program")
+    return program
+
+
+def dynamic_tile(model: nn.Module) -> bool:
+    """True when the exported graph takes any tile size (the model does not resize its
+    input: resolution factor 1)."""
+    spec = getattr(model, "spec", None)
+    return spec is None or float(spec.input.resolution_factor) == 1.0
 
 
 def run_onnx(path: str | Path, image: np.ndarray, gsd: np.ndarray) -> dict[str, np.ndarray]:

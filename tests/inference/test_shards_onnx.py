@@ -82,6 +82,19 @@ def test_onnx_export_matches_pytorch(
 
 
 @pytest.mark.slow
+def test_one_onnx_file_takes_every_tile_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Exported once (traced at 64 px), the file predicts 256², 512² and 96×160 tiles
+    as PyTorch does."""
+    model = load_model(tiny_checkpoint)
+    path = export_model(model, tmp_path / "any.onnx", height=64, max_size=512)
+    rng = np.random.default_rng(4)
+    for h, w in ((256, 256), (512, 512), (96, 160)):
+        image = rng.random((1, 3, h, w), dtype=np.float32)
+        diffs = compare_onnx(model, path, image, np.array([0.4], dtype=np.float32))
+        assert max(d["scaled"] for d in diffs.values()) < 1e-4, (h, w, diffs)
+
+
+@pytest.mark.slow
 def test_onnx_export_carries_the_input_convention(half_checkpoint: Path, tmp_path: Path) -> None:
     model = load_model(half_checkpoint)
     assert model.spec.input.channel_order == "BGR"

@@ -21,14 +21,18 @@ def register(subparsers: Any) -> None:
         "unreadable images, RGB/AGL size mismatch, NaN or negative scale (px/cm), "
         "non-finite angle (rad), missing GSD (m/px) or city, city disagreeing with the file "
         "name, duplicate ids. Prints a summary and every problem; exits 0 when there is "
-        "none, 1 otherwise.",
+        "none, 1 otherwise. The default (fast) mode decodes only the coarsest JPEG 2000 "
+        "resolution level of each image, so damage confined to the finer levels (a "
+        "truncated or corrupt end of the code stream) goes unseen: run with --full to "
+        "find it.",
     )
     parser.add_argument("data_dir", metavar="DATA_DIR", type=Path, help="layout root folder")
     parser.add_argument(
         "--full",
         action="store_true",
-        help="decode every pixel of every image (default: headers and the coarsest JPEG "
-        "2000 resolution level, ~100× faster)",
+        help="decode every pixel of every image: the way to find damage in the fine JPEG "
+        "2000 levels (default: headers and the coarsest level only, ~100× faster, which "
+        "misses such damage)",
     )
     parser.add_argument(
         "--workers",

@@ -1,6 +1,7 @@
 """``geopose export-onnx``: write a checkpoint's model as an ONNX file and check it.
 
-The graph takes ``image`` (B×3×H×W float RGB in [0, 1]) and ``gsd`` (B, m/px) and
+The graph takes ``image`` (B×3×H×W float RGB in [0, 1], any batch, H and W any
+multiples of 32 up to ``--max-size``) and ``gsd`` (B, m/px) and
 returns ``agl`` (m), ``mag`` (px), ``scale`` (px/m), ``direction`` and ``angle`` (rad).
 After export the file is run once in ONNX Runtime on a random tile and compared with
 PyTorch; a difference above ``--tolerance`` (absolute up to 1, relative above: see
@@ -36,7 +37,16 @@ def register(subparsers: Any) -> None:
         type=int,
         default=512,
         metavar="PX",
-        help="tile side the graph takes, a multiple of 32 (default: %(default)s)",
+        help="tile side traced and checked, a multiple of 32 (default: %(default)s); the "
+        "file takes any tile whose sides are multiples of 32 up to --max-size (models "
+        "that resize their input keep this size)",
+    )
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=4096,
+        metavar="PX",
+        help="largest tile side the file takes, px (default: %(default)s)",
     )
     parser.add_argument(
         "--tolerance",
@@ -55,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from geopose.inference.load_model import load_model
 
     model = load_model(args.checkpoint)
-    export_model(model, args.out, height=args.size)
+    export_model(model, args.out, height=args.size, max_size=args.max_size)
     rng = np.random.default_rng(0)
     image = rng.random((1, 3, args.size, args.size), dtype=np.float32)
     diffs = compare_onnx(model, args.out, image, np.array([0.35], dtype=np.float32))

@@ -12,6 +12,7 @@ packs the archive after the others are done.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,15 +23,16 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from geopose.errors import DataError, UsageError
+from geopose.errors import DataError, OutputError, UsageError
 from geopose.inference.manifest import Manifest
 from geopose.inference.options import PredictOptions, make_predictor, run_settings
 from geopose.inference.predictor import Predictor
 from geopose.inference.uncertainty import write_uncertainty
 from geopose.inference.windows import Window
 from geopose.io import GeoInfo, pack_submission, read_geo, read_rgb, write_prediction
+from geopose.io.atomic import os_problem
 from geopose.io.catalog import scan_layout
-from geopose.io.layout import SPLITS, Entry
+from geopose.io.layout import SPLITS, TEST_CSV, TRAIN, TRAIN_CSV, Entry
 from geopose.runtime import Runtime, leave_group
 
 
@@ -83,9 +85,13 @@ def predict_layout(
     if split not in SPLITS:
         raise UsageError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
     rt = runtime or opts.runtime()
-    entries = rt.take(_split_entries(Path(data), split))
+    all_entries, left_out = _split_entries(Path(data), split)
+    entries = rt.take(all_entries)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(out_dir, os_problem(err)) from None
     manifest = Manifest.open(
         out_dir,
         run_settings(checkpoints, opts, rt.precision),
@@ -94,6 +100,8 @@ def predict_layout(
         info={"checkpoint_paths": [str(Path(p).resolve()) for p in checkpoints]},
     )
     summary = LayoutSummary(out=out_dir)
+    if rt.is_main:
+        summary.failed.update(left_out)
     todo = [e for e in entries if not manifest.is_complete(e.id)]
     summary.already_complete = [e.id for e in entries if manifest.is_complete(e.id)]
     joined = rt.join_group()
@@ -116,16 +124,39 @@ def predict_layout(
     return summary
 
 
-def _split_entries(root: Path, split: str) -> list[Entry]:
-    """Entries of a split; index problems that leave no usable entry raise DataError."""
+def _split_entries(root: Path, split: str) -> tuple[list[Entry], dict[str, str]]:
+    """Entries of a split and the problems that left listed images out of it.
+
+    The problems map a key (the id, or the index file and line when the row has no
+    usable id) to the one-line problem; index problems that leave no usable entry raise
+    :class:`DataError`.
+    """
     scan = scan_layout(root)
     entries = list(scan.layout.entries(split))
     if not entries:
-        fatal = [p for p in scan.problems if p.kind != "unexpected"]
-        if fatal:
-            raise fatal[0].to_error()
+        serious = [p for p in scan.problems if p.kind != "unexpected"]
+        if serious:
+            raise serious[0].to_error()
         raise DataError(root, f"split {split!r} has no images")
-    return entries
+    fatal = [p for p in scan.problems if p.kind == "index"]
+    index_csv = str(root / (TRAIN_CSV if split == TRAIN else TEST_CSV))
+    kept = {e.id for e in entries}
+    left_out: dict[str, str] = {}
+    for row in scan.rows:
+        if row.split != split or row.id in kept or row.id in left_out:
+            continue
+        said = [str(p) for p in fatal if _names_id(p.message, row.id)]
+        left_out[row.id] = said[0] if said else f"{index_csv}: id {row.id} has no usable entry"
+    said_already = set(left_out.values())
+    for problem in fatal:  # the split index's own problems (duplicate lines, bad ids, ...)
+        if problem.path == index_csv and str(problem) not in said_already:
+            left_out[f"{Path(index_csv).name} {problem.message.split(':', 1)[0]}"] = str(problem)
+    return entries, left_out
+
+
+def _names_id(message: str, image_id: str) -> bool:
+    """True when a problem's message is about ``image_id`` ("id X has ...")."""
+    return re.search(rf"\bid {re.escape(image_id)}(?=[\s),]|$)", message) is not None
 
 
 def _predict_chunk(

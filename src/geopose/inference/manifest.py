@@ -38,10 +38,13 @@ def manifest_path(out: Path, rank: int = 0) -> Path:
 def _read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:  # unreadable, not UTF-8, not JSON
         raise DataError(path, f"unreadable prediction manifest: {err}") from None
-    if not isinstance(data, dict) or "settings" not in data:
+    if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
         raise DataError(path, "not a geopose prediction manifest")
+    complete = data.get("complete", {})
+    if not isinstance(complete, dict) or not all(isinstance(k, str) for k in complete):
+        raise DataError(path, "not a geopose prediction manifest ('complete' is not a mapping)")
     return data
 
 

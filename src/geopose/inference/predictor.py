@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,8 @@ from geopose.precision import autocast, resolve_precision
 
 #: Reads a window ``(top, left, height, width)`` of the input raster as H×W×3 uint8.
 WindowReader = Callable[[Window], NDArray[np.uint8]]
+#: Placeholder AGL of the per-window records kept by :meth:`Predictor.predict_windows`.
+_NO_AGL = np.empty((0, 0), dtype=np.float32)
 #: Receives final AGL rows: ``(top row, block of rows × W float32 metres)``.
 RowSink = Callable[[int, NDArray[np.float32]], None]
 
@@ -199,7 +201,9 @@ class Predictor:
                         if res.spread is None:
                             raise ValueError("the model gives no AGL spread (agl_var)")
                         spreads.add(w, res.spread)
-                    per_window.append((w, res))
+                    # Keep the window's figures, not its AGL: the blender holds the only
+                    # copy, so memory stays one window row whatever the raster's size.
+                    per_window.append((w, replace(res, agl=_NO_AGL, spread=None)))
                 if on_window is not None:
                     on_window(len(part))
             for block_top, block in blender.finish_row():

@@ -10,6 +10,7 @@ JSON.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,8 +75,8 @@ def predict_raster(
     the device and precision (by default those of ``options``).
     """
     src = Path(image)
-    if not gsd > 0:
-        raise UsageError(f"--gsd must be a positive number of metres per pixel, got {gsd}")
+    if not (math.isfinite(gsd) and gsd > 0):
+        raise UsageError(f"--gsd must be a positive finite number of metres per pixel, got {gsd}")
     info = raster_info(src)
     if info.count not in (3, 4) or info.dtype != "uint8":
         raise DataError(src, f"expected 8-bit RGB, found {info.count} band(s) of {info.dtype}")

@@ -153,8 +153,8 @@ class StripBlender:
         end = self.rows[nxt] if nxt < len(self.rows) else self.grid.height
         n = end - self.top
         with np.errstate(invalid="ignore", divide="ignore"):
-            block = self.acc[:n] / self.wsum[:n]
-        yield self.top, block.astype(np.float32)
+            block = self.acc[:n] / self.wsum[:n]  # float32 / float32: a new float32 array
+        yield self.top, block
         keep = self.acc.shape[0] - n
         self.acc[:keep] = self.acc[n:]
         self.wsum[:keep] = self.wsum[n:]

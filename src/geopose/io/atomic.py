@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from geopose.errors import OutputError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -25,23 +27,36 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     The temporary name keeps the target's suffix, so libraries that pick a format from
     the extension (GDAL, Pillow) still do. On an exception the temporary file is removed
-    and the target is left untouched.
+    and the target is left untouched. An :class:`OSError` (read-only folder, full disk,
+    file-size limit) becomes :class:`geopose.errors.OutputError` naming ``path``.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        )
+    except OSError as err:
+        raise OutputError(target, os_problem(err)) from None
     os.close(fd)
     tmp = Path(tmp_name)
-    # mkstemp creates 0600 files; give outputs the permissions of an ordinary file.
-    os.chmod(tmp, 0o666 & ~_umask())
     try:
+        # mkstemp creates 0600 files; give outputs the permissions of an ordinary file.
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         os.replace(tmp, target)
+    except OSError as err:
+        raise OutputError(target, os_problem(err)) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def os_problem(err: OSError) -> str:
+    """An OSError in words without its file name (the caller names the file)."""
+    if err.errno is not None and err.strerror:
+        return f"{err.strerror} (errno {err.errno})"
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -38,6 +38,7 @@ from geopose.io.layout import (
     Layout,
     agl_name,
     id_from_filename,
+    id_problem,
     parse_metadata,
     read_csv_rows,
     resolve_file,
@@ -139,8 +140,9 @@ def _read_index(
     first_line: dict[str, int] = {}
     for line, raw in enumerate(raw_rows, start=2):
         image_id = raw["id"]
-        if not image_id:
-            problems.append(Problem(str(path), f"line {line}: empty id", "index"))
+        bad_id = id_problem(image_id)
+        if bad_id:
+            problems.append(Problem(str(path), f"line {line}: {bad_id}", "index"))
             continue
         if image_id in first_line:
             msg = f"line {line}: duplicate id {image_id} (first on line {first_line[image_id]})"
@@ -179,7 +181,11 @@ def _cell_path(
     elif id_from_filename(base) != image_id:
         msg = f"{where} names {name!r}, which is not a file of that id"
         problems.append(Problem(str(csv_path), msg, "index"))
-    return resolve_file(root, split_dir, name)
+    try:
+        return resolve_file(root, split_dir, name)
+    except DataError as err:
+        problems.append(Problem(str(csv_path), f"{where}: {name!r}: {err.problem}", "index"))
+        return None
 
 
 def _truth_row(root: Path, test_row: IndexRow) -> IndexRow:

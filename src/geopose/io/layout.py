@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,24 @@ def agl_name(image_id: str) -> str:
 def vflow_name(image_id: str) -> str:
     """File name of an image's VFLOW JSON (``{id}_VFLOW.json``)."""
     return f"{image_id}{VFLOW_SUFFIX}"
+
+
+def id_problem(image_id: str) -> str | None:
+    """Why ``image_id`` cannot name files, or None when it can.
+
+    Ids become output file names (``OUT/{id}_AGL.tif``), so an id must be one plain
+    name: not empty, no path separator, not ``.``/``..`` or hidden (leading ``.``), no
+    control character. This keeps a crafted index from writing outside the output folder.
+    """
+    if not image_id:
+        return "empty id"
+    if "/" in image_id or "\\" in image_id:
+        return f"id {image_id!r} contains a path separator"
+    if image_id.startswith("."):
+        return f"id {image_id!r} starts with '.' (hidden or path-traversing name)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in image_id):
+        return f"id {image_id!r} contains a control character"
+    return None
 
 
 def city_of(image_id: str) -> str:
@@ -152,6 +171,10 @@ class Layout:
             yield from self.splits.get(split, ())
 
 
+#: Where :func:`read_csv_rows` collects the cells of a row beyond its header's columns.
+_EXTRA_CELLS = "\0extra"
+
+
 def read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
     """Read a CSV with a header; raise :class:`DataError` naming a missing column or file."""
     if not path.exists():
@@ -160,14 +183,22 @@ def read_csv_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(path, f"cannot read: {err}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise DataError(path, f"missing column(s) {', '.join(missing)} (header: {header})")
-    rows = []
-    for row in reader:
-        rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_EXTRA_CELLS)
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataError(path, f"missing column(s) {', '.join(missing)} (header: {header})")
+        rows = []
+        for row in reader:
+            extra = row.pop(_EXTRA_CELLS, None)
+            if extra is not None and any(cell.strip() for cell in extra):
+                raise DataError(
+                    path, f"line {reader.line_num}: more cells than the header has columns"
+                )
+            rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
+    except csv.Error as err:
+        raise DataError(path, f"line {reader.line_num}: not valid CSV: {err}") from None
     return rows
 
 
@@ -223,8 +254,9 @@ def parse_metadata(path: str | Path) -> tuple[dict[str, ImageMeta], list[Problem
 def _metadata_row(row: Mapping[str, str], line: int) -> ImageMeta | str:
     """One metadata row as :class:`ImageMeta`, or the problem with it as a message."""
     image_id = row["id"]
-    if not image_id:
-        return f"line {line}: empty id"
+    bad_id = id_problem(image_id)
+    if bad_id:
+        return f"line {line}: {bad_id}"
     city = row["city"]
     if not city:
         return f"line {line}: id {image_id} has no city"
@@ -286,8 +318,20 @@ def write_index(
 
 
 def resolve_file(root: Path, split_dir: str, name: str) -> Path:
-    """Path of a file named in an index CSV: relative to the split folder, or to ``root``."""
+    """Path of a file named in an index CSV: relative to the split folder, or to ``root``.
+
+    :class:`DataError` naming ``name`` when it is absolute or leads out of ``root``
+    (``../x``): an index may only name files inside its layout.
+    """
+    if Path(name).is_absolute() or "\\" in name:
+        raise DataError(
+            name, "absolute or backslashed file name in an index (need a name inside the layout)"
+        )
     candidate = root / split_dir / name
-    if candidate.exists() or "/" not in name:
-        return candidate
-    return root / name
+    if not (candidate.exists() or "/" not in name):
+        candidate = root / name
+    inside = os.path.normpath(candidate)
+    top = os.path.normpath(root)
+    if os.path.commonpath([inside, top]) != top:
+        raise DataError(name, f"file name leads out of the layout {root}")
+    return candidate

@@ -10,6 +10,10 @@ Cloud-Optimised GeoTIFF (tiled, with overviews).
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import resource
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from geopose.conventions import AGL_NODATA, agl_cm_to_m, agl_m_to_cm
-from geopose.errors import DataError
+from geopose.errors import DataError, OutputError
 from geopose.io.atomic import atomic_path
 
 RGB_SUFFIXES = (".j2k", ".jp2", ".tif", ".tiff", ".png")
@@ -62,7 +66,16 @@ def _open(path: Path) -> Any:
 
 
 def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
+    """GDAL's message in one line; the underlying error's when rasterio only says to
+    "see the previous exception" (the detail a user needs is there)."""
+    parts: list[str] = []
+    seen: BaseException | None = err
+    while seen is not None and len(parts) < 4:
+        text = " ".join(str(seen).split())
+        if text and "previous exception" not in text and text not in parts:
+            parts.append(text)
+        seen = seen.__cause__ or seen.__context__
+    text = "; ".join(parts) or type(err).__name__
     return text if len(text) < 300 else text[:297] + "..."
 
 
@@ -334,12 +347,16 @@ def agl_row_writer(
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(tmp, "w", **profile) as ds:
-            writer = _AlignedRowWriter(ds, width, metres)
-            yield writer.write
-            writer.flush()
+        try:
+            with rasterio.open(tmp, "w", **profile) as ds:
+                writer = _AlignedRowWriter(ds, width, metres)
+                yield writer.write
+                writer.flush()
+        except RasterioError as err:  # GDAL's write errors (full disk, size limit)
+            raise OutputError(path, _one_line(err)) from None
         if _georeferenced(profile):
             make_cog(tmp)
+        _verify_written(tmp, Path(path), height, width)
 
 
 class _AlignedRowWriter:
@@ -361,7 +378,8 @@ class _AlignedRowWriter:
     def write(self, top: int, block: NDArray[np.float32]) -> None:
         if top != self.top + self.pending.shape[0]:
             raise ValueError(f"rows must arrive in order: got row {top}")
-        rows = np.concatenate([self.pending, block]) if self.pending.size else block
+        # No copy of a large block when nothing waits (a window row of a big raster).
+        rows = np.concatenate([self.pending, block]) if self.pending.shape[0] else block
         full = rows.shape[0] - rows.shape[0] % AGL_BLOCK_ROWS
         for y in range(0, full, AGL_BLOCK_ROWS):
             self._put(self.top + y, rows[y : y + AGL_BLOCK_ROWS])
@@ -412,10 +430,14 @@ def _write(path: Path, profile: dict[str, Any], bands: NDArray[Any]) -> None:
     """Write atomically; a georeferenced GeoTIFF becomes a Cloud-Optimised GeoTIFF."""
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(tmp, "w", **profile) as ds:
-            ds.write(bands)
+        try:
+            with rasterio.open(tmp, "w", **profile) as ds:
+                ds.write(bands)
+        except RasterioError as err:  # GDAL's write errors (full disk, size limit)
+            raise OutputError(path, _one_line(err)) from None
         if _georeferenced(profile):
             make_cog(tmp)
+        _verify_written(tmp, path, int(profile["height"]), int(profile["width"]))
         # GDAL writes side-car .aux.xml files for some formats; keep the folder clean.
         aux = tmp.with_name(tmp.name + ".aux.xml")
         if aux.exists():
@@ -442,3 +464,34 @@ def write_float(
     }
     _add_geo(profile, geo)
     _write(p, profile, a[None])
+
+
+def _verify_written(tmp: Path, target: Path, height: int, width: int) -> None:
+    """Raise :class:`OutputError` naming ``target`` unless the raster just written to
+    ``tmp`` opens with its size and its last pixel decodes.
+
+    GDAL does not report every failed write: when the disk fills up or a file-size
+    limit is reached while a file is closed, it prints the error and leaves a file cut
+    short. Everything after the failure is missing, the directory at the end of a TIFF
+    included, so reading the file's tail back finds it.
+    """
+    try:
+        with warnings.catch_warnings(), rasterio.open(tmp) as ds:
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ok = (ds.height, ds.width) == (height, width)
+            if ok:
+                ds.read(1, window=Window(width - 1, height - 1, 1, 1))
+    except RasterioError:
+        ok = False
+    if not ok:
+        raise OutputError(target, f"the file was cut short ({_write_limit(tmp)})")
+
+
+def _write_limit(path: Path) -> str:
+    """The likely reason a write was cut short, in words."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and path.stat().st_size >= soft:
+        return f"{os.strerror(errno.EFBIG)}: the file-size limit is {soft} bytes"
+    if shutil.disk_usage(path.parent).free < 64 * 1024:
+        return os.strerror(errno.ENOSPC)
+    return "the disk may be full"

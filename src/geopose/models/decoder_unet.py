@@ -126,7 +126,7 @@ class UNetDecoder(nn.Module):
         skips = list(reversed(features[:-1]))
         for i, (up, block) in enumerate(zip(self.upsamples, self.blocks, strict=True)):
             skip = skips[i] if i < len(skips) else None
-            x = up(x, None if skip is None else (int(skip.shape[-2]), int(skip.shape[-1])))
+            x = up(x, None if skip is None else (skip.shape[-2], skip.shape[-1]))
             if self.upsample_convs is not None:
                 x = self.upsample_convs[i](x)
             if skip is not None:

@@ -120,12 +120,13 @@ class GeoposeModel(nn.Module):
         gsd = gsd.reshape(-1)
         if gsd.shape[0] != batch:
             raise ValueError(f"gsd must hold one value per image ({batch}), got {gsd.shape[0]}")
-        size = (int(image.shape[-2]), int(image.shape[-1]))
+        # Sizes stay torch's own (symbolic under torch.export: ONNX with any tile size).
+        size = (image.shape[-2], image.shape[-1])
         convention = self.spec.input
         x, net_gsd = to_network_resolution(image, gsd, convention)
         features = self.encoder(self.input(x))
         inputs = HeadInputs(
-            image_size=(int(x.shape[-2]), int(x.shape[-1])),
+            image_size=(x.shape[-2], x.shape[-1]),
             features=features,
             decoded=self.decoder(features),
             gsd=net_gsd,

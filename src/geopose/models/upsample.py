@@ -22,7 +22,7 @@ class Upsample(nn.Module):
 
 
 def _target_size(x: Tensor, size: tuple[int, int] | None) -> tuple[int, int]:
-    return (int(x.shape[-2]) * 2, int(x.shape[-1]) * 2) if size is None else size
+    return (x.shape[-2] * 2, x.shape[-1] * 2) if size is None else size
 
 
 class InterpolateUp(Upsample):

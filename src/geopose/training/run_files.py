@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import torch
 import yaml
 
 from geopose.checkpoint import save_checkpoint
-from geopose.io.atomic import atomic_write_text
+from geopose.errors import DataError
+from geopose.io.atomic import atomic_path, atomic_write_text
 from geopose.training.state import load_state, save_state
 
 LAST = "last.safetensors"
@@ -85,10 +87,16 @@ class RunFiles:
         *,
         model: Mapping[str, Any],
     ) -> None:
-        """Write last.safetensors (weights + ``model`` spec dict) then its training state
-        (both atomically)."""
-        save_checkpoint(self.last, weights, config, extra, model=model)
-        save_state(self.last_state, state)
+        """Write last.safetensors (weights + ``model`` spec dict) and its training state.
+
+        Both are written to temporary files first and then renamed, the state first; the
+        state carries a copy of the weights (``state["weights"]``). A run killed between
+        the two renames thus has a state one checkpoint newer than last.safetensors, and
+        resumes exactly from the state's weights (:meth:`Trainer.load`).
+        """
+        with atomic_path(self.last) as tmp_weights, atomic_path(self.last_state) as tmp_state:
+            save_checkpoint(tmp_weights, weights, config, extra, model=model)
+            save_state(tmp_state, {**state, "weights": weights})
 
     def load_last(self) -> dict[str, Any]:
         return load_state(self.last_state)
@@ -121,9 +129,39 @@ class RunFiles:
         )
         kept = {r[2] for r in rows[:top_k]}
         for _, _, old in rows[top_k:]:
-            if old not in kept:
+            if old not in kept and BEST_NAME.fullmatch(old):  # never a path elsewhere
                 (self.checkpoints / old).unlink(missing_ok=True)
         return rows[:top_k]
+
+
+#: Name of a top-k checkpoint file: ``best-<step>-<score>.safetensors``, no folder.
+BEST_NAME = re.compile(r"best-\d{7,}-[-+\w.]+\.safetensors")
+
+
+def checked_best_rows(rows: Any, source: Path) -> list[list[Any]]:
+    """The top-k rows ``[score, step, file name]`` of a saved training state, checked.
+
+    The names come from a file (a run folder may come from anyone) and old best files
+    are deleted by name, so each must be a plain ``best-…`` checkpoint name inside the
+    checkpoints folder; :class:`DataError` naming ``source`` otherwise.
+    """
+    if not isinstance(rows, list):
+        raise DataError(source, "corrupt training state: 'best' is not a list")
+    out = []
+    for row in rows:
+        ok = isinstance(row, (list, tuple)) and len(row) == 3
+        if ok:
+            score, step, name = row
+            ok = (
+                isinstance(score, (int, float))
+                and isinstance(step, int)
+                and isinstance(name, str)
+                and BEST_NAME.fullmatch(name) is not None
+            )
+        if not ok:
+            raise DataError(source, f"corrupt training state: bad best-checkpoint row {row!r}")
+        out.append([float(score), int(step), str(name)])
+    return out
 
 
 def _finite(value: Any) -> Any:

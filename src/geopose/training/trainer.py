@@ -62,7 +62,7 @@ from geopose.training.determinism import CUBLAS_WORKSPACE, cuda_nondeterministic
 from geopose.training.ema import ModelEma
 from geopose.training.nonfinite import NonFiniteGuard, weights_finite
 from geopose.training.optim import build_optimizer, scaled_lr
-from geopose.training.run_files import RunFiles
+from geopose.training.run_files import RunFiles, checked_best_rows
 from geopose.training.schedule import LRSchedule
 from geopose.training.start_model import start_model
 from geopose.training.state import pack_state, rng_state, set_rng_state, unpack_state
@@ -336,7 +336,12 @@ class Trainer:
         """Restore the run from RUN/checkpoints/last.* (weights, optimizer, RNG, position)."""
         state = self.files.load_last()
         weights, _, extra = load_checkpoint(self.files.last)
-        if int(extra.get("step", -1)) != int(state["step"]):
+        saved_step = int(extra.get("step", -1))
+        if saved_step < int(state["step"]) and isinstance(state.get("weights"), dict):
+            # Killed between renaming the state and the weights: the state is newer and
+            # carries its own copy of the weights.
+            weights = state["weights"]
+        elif saved_step != int(state["step"]):
             raise DataError(
                 self.files.last_state,
                 f"training state is at step {state['step']} but {self.files.last.name} "
@@ -362,7 +367,7 @@ class Trainer:
         self.epoch_batches = int(state["epoch_batches"])
         self.epoch_sums = {k: float(v) for k, v in state["epoch_sums"].items()}
         self.epoch_count = int(state["epoch_count"])
-        self.best = [list(r) for r in state["best"]]
+        self.best = checked_best_rows(state["best"], self.files.last_state)
         self.elapsed_before = float(state["elapsed_s"])
         self.last_score = state.get("last_score")
         self.schedule = LRSchedule.from_state(state["schedule"])
