@@ -52,7 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "geopose.metrics",
             "geopose.intervals",
             "geopose.checkpoint",
-            "geopose.rectify",
+            "geopose.rectification",
         ),
     ),
     ("jobs", ("geopose.training", "geopose.inference", "geopose.scoring", "geopose.export")),
