@@ -92,6 +92,13 @@ def _file_reader(src: Path) -> Callable[[Window], NDArray[np.uint8]]:
     return read
 
 
+def _array_reader(arr: NDArray[np.uint8]) -> Callable[[Window], NDArray[np.uint8]]:
+    def read(win: Window) -> NDArray[np.uint8]:
+        return arr[win.top : win.top + win.height, win.left : win.left + win.width]
+
+    return read
+
+
 def predict_in_memory(
     predictor: Predictor,
     image: NDArray[np.uint8] | str | Path,
@@ -115,11 +122,7 @@ def predict_in_memory(
             raise UsageError(
                 f"image: expected an H×W×3 uint8 RGB array, got {arr.dtype} {arr.shape}"
             )
-        height, width = arr.shape[:2]
-
-        def read(win: Window) -> NDArray[np.uint8]:
-            return arr[win.top : win.top + win.height, win.left : win.left + win.width]
-
+        height, width, read = arr.shape[0], arr.shape[1], _array_reader(arr)
     if not gsd > 0:
         raise UsageError(f"gsd must be a positive number of metres per pixel, got {gsd}")
     agl = np.full((height, width), np.nan, dtype=np.float32)
