@@ -27,4 +27,5 @@ def test_docstring_examples(name: str) -> None:
 def test_every_public_name_has_an_example() -> None:
     for name in geopose.api.__all__:
         doc = getattr(geopose.api, name).__doc__ or ""
-        assert "Example:" in doc and ">>> " in doc, f"geopose.{name} has no example"
+        assert "Example:" in doc, f"geopose.{name} has no example"
+        assert ">>> " in doc, f"geopose.{name}'s example has no code"
