@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.geopose-installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install test lint typecheck unit browser demo bench gpu-check clean
+.PHONY: install test lint typecheck unit browser docs demo bench gpu-check clean
 
 install: $(STAMP)
 
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples scripts/docs_hooks.py
+	$(BIN)/ruff format --check src tests benchmarks examples scripts/docs_hooks.py
 
 typecheck: install
 	$(BIN)/mypy
@@ -32,7 +32,12 @@ browser:
 unit: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck unit
+# The documentation site (mkdocs.yml) into site/, strict: a broken reference, link or
+# docstring fails the build. The CLI pages are generated from `--help` at build time.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck unit docs
 
 # The whole system on generated data: synth -> train (10 min CPU) -> D4 predict ->
 # official score -> demo_out/report.html and demo_out/summary.json.
@@ -49,4 +54,4 @@ gpu-check: install
 	bash scripts/gpu-check.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

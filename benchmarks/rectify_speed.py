@@ -1,8 +1,8 @@
-"""Speed of geopose.rectify against a per-pixel Python loop, measured in one run.
+"""Speed of geopose.rectification against a per-pixel Python loop, measured in one run.
 
 Builds a synthetic oblique tile (boxes of random heights on noisy ground, rendered by
 the ray rule: a pixel sees the highest point along its view ray), rectifies it with the
-vectorised :func:`geopose.rectify.rectify` (best of ``--repeats`` runs) and with the
+vectorised :func:`geopose.rectification.rectify` (best of ``--repeats`` runs) and with the
 naive loop below (one run), checks that both give exactly the same result, and prints
 JSON figures (times in seconds, speed-up = naive / vectorised).
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from geopose.rectify import rectify
+from geopose.rectification import rectify
 
 
 def oblique_scene(
@@ -67,7 +67,7 @@ def naive_rectify(
     max_hole: int,
     fill_color: tuple[int, int, int],
 ) -> dict[str, NDArray[Any]]:
-    """The rules of geopose.rectify one pixel at a time (the reference to beat)."""
+    """The rules of geopose.rectification one pixel at a time (the reference to beat)."""
     h, w = agl.shape
     dx, dy = math.sin(angle), math.cos(angle)
     best_h = [[-math.inf] * w for _ in range(h)]

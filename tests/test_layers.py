@@ -13,7 +13,10 @@ Rules:
 3. a verb does not import another verb: ``geopose.commands.X`` never imports
    ``geopose.commands.Y`` (what two verbs share lives in a library layer below); the
    one exception is ``geopose.commands.common``, the options every verb shares, which
-   is not a verb.
+   is not a verb;
+4. the public API ``geopose.api`` is the top layer, imported by nothing below it
+   except the package itself (``geopose/__init__.py``), whose PEP 562 ``__getattr__``
+   serves the API's names lazily.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "geopose.metrics",
             "geopose.intervals",
             "geopose.checkpoint",
-            "geopose.rectify",
+            "geopose.rectification",
             "geopose.label",
             "geopose.buildings",
         ),
@@ -60,7 +63,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("jobs", ("geopose.training", "geopose.inference", "geopose.scoring", "geopose.export")),
     ("report", ("geopose.report", "geopose.viz")),
     ("commands", ("geopose.commands", "geopose.cli", "geopose.__main__")),
+    ("api", ("geopose.api",)),
 )
+
+#: The one module below the API allowed to import it: the package, re-exporting it lazily.
+API_FACADE = "geopose"
 
 #: Modules allowed to import ``geopose.commands`` (the dispatcher).
 COMMAND_DISPATCHERS = ("geopose.cli", "geopose.__main__")
@@ -149,6 +156,8 @@ def violations(
     for imp in imports:
         here, there = layer_of(imp.module, layers), layer_of(imp.target, layers)
         where = f"{imp.module}:{imp.line} imports {imp.target}"
+        if imp.module == API_FACADE and _prefix_match(imp.target, "geopose.api"):
+            continue
         if there > here:
             bad.append(f"{where}: layer {layers[there][0]!r} is above {layers[here][0]!r}")
         elif _prefix_match(imp.target, "geopose.commands"):
@@ -237,3 +246,18 @@ def test_same_layer_and_foundation_imports_pass() -> None:
 def test_a_module_outside_the_table_is_reported() -> None:
     with pytest.raises(LookupError, match=r"geopose\.newthing"):
         layer_of("geopose.newthing.x")
+
+
+def test_only_the_package_itself_imports_the_api() -> None:
+    imports = [
+        Import("geopose", "geopose.api", 1),  # the lazy __getattr__
+        Import("geopose", "geopose.api.Model", 2),  # under TYPE_CHECKING
+        Import("geopose.api.model", "geopose.inference.options.PredictOptions", 3),
+        Import("geopose.inference.raster", "geopose.api.result.PoseResult", 4),
+        Import("geopose.commands.predict", "geopose.api", 5),
+    ]
+    bad = violations(imports)
+    assert len(bad) == 2
+    assert bad[0].startswith("geopose.inference.raster:4")
+    assert bad[1].startswith("geopose.commands.predict:5")
+    assert all("'api'" in line for line in bad)

@@ -2,7 +2,7 @@
 
 Footprints are ground outlines; in an oblique image a roof is displaced from its
 footprint by its vertical flow. The AGL map is therefore first rectified to ground level
-(:func:`geopose.rectify.rectify`: every pixel moved by ``agl · scale · d``, the taller
+(:func:`geopose.rectification.rectify`: every pixel moved by ``agl · scale · d``, the taller
 point winning), so the heights inside a footprint are the heights of what stands on it.
 
 For each footprint (any CRS; reprojected to the AGL grid's CRS) the pixels whose centres
@@ -27,7 +27,7 @@ from rasterio.transform import Affine
 from rasterio.warp import transform_geom
 
 from geopose.io.footprints import Footprint
-from geopose.rectify import rectify
+from geopose.rectification import rectify
 
 #: Names of the statistics added to each footprint's attributes, in output order.
 STAT_FIELDS = ("pixels", "valid_fraction", "height_median_m", "height_p90_m", "height_max_m")

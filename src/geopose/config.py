@@ -310,11 +310,13 @@ def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` merged in (a new dict): nested dicts merge key by key,
+    anything else in ``update`` replaces its value."""
     out = _deep_copy(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -351,9 +353,9 @@ def load_config(
     """
     data = config_to_dict(Config())
     if base:
-        data = _merge(data, base)
+        data = deep_merge(data, base)
     if path is not None:
-        data = _merge(data, read_yaml(path))
+        data = deep_merge(data, read_yaml(path))
     data = apply_overrides(data, overrides or [])
     try:
         return config_from_dict(data)

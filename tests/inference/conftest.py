@@ -14,15 +14,10 @@ from typing import Any
 import pytest
 import torch
 
-from batches import to_batch
 from geopose.config import Config, config_to_dict
-from geopose.data.synth import generate_sample, load_presets, write_dataset
-from geopose.losses import build_loss
+from geopose.data.synth import write_dataset
 from geopose.models import GeoposeModel, create_model, get_preset, save_model
-
-TILE = 64
-STEPS = 40
-BATCH = 4
+from tiny_training import STEPS, TILE, train_tiny
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,29 +27,6 @@ def _one_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def train_tiny(config: Any, steps: int = STEPS, seed: int = 0) -> GeoposeModel:
-    """A tiny model trained for ``steps`` AdamW steps on 4-tile batches of synthetic data."""
-    torch.manual_seed(seed)
-    model = create_model(config)
-    loss = build_loss()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    presets = load_presets()
-    cities = ("JAX", "OMA", "ATL", "ARG")
-    pool = [
-        generate_sample(cities[i % 4], seed * 1000 + i, size=TILE, presets=presets)
-        for i in range(4 * BATCH)
-    ]
-    model.train()
-    for step in range(steps):
-        first = (step * BATCH) % len(pool)
-        image, gsd, batch = to_batch(pool[first : first + BATCH])
-        total, _ = loss(model(image, gsd), batch)
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-    return model.eval()
 
 
 @pytest.fixture(scope="session")

@@ -121,21 +121,34 @@ def test_raster_that_fits_one_window_equals_the_tile_prediction(
     assert (out / "rectified" / "scene_RGB_rectified.tif").is_file()
 
 
-def test_image_without_gsd_is_a_usage_error(
-    tiny_checkpoint: Path, raster: Path, tmp_path: Path
+def test_gsd_of_a_metric_raster_is_read_from_its_crs(
+    tiny_checkpoint: Path, raster: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "predict",
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--image",
-            str(raster),
-            "--out",
-            str(tmp_path),
-        ]
-    )
-    assert code == 2
+    common = ["predict", "--checkpoint", str(tiny_checkpoint), "--image", str(raster)]
+    common += ["--tta", "none", "--precision", "fp32", "--device", "cpu", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "read"), "--json", str(tmp_path / "r.json")]) == 0
+    assert "GSD 0.3 m/px, read from its CRS" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text())["gsd_from_crs"] is True
+    # A different GSD changes the prediction (the model takes it as input), so equal
+    # outputs show that 0.3 m/px was used.
+    assert main([*common, "--out", str(tmp_path / "given"), "--gsd", "0.3"]) == 0
+    assert main([*common, "--out", str(tmp_path / "other"), "--gsd", "0.6"]) == 0
+    read, given = (read_agl(tmp_path / d / "scene_AGL.tif") for d in ("read", "given"))
+    np.testing.assert_array_equal(read, given)
+    assert not np.array_equal(read, read_agl(tmp_path / "other" / "scene_AGL.tif"))
+
+
+def test_raster_without_a_metric_crs_needs_gsd(
+    tiny_checkpoint: Path, raster: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = tmp_path / "plain.png"
+    write_rgb(plain, rasterio.open(raster).read().transpose(1, 2, 0))
+    args = ["predict", "--checkpoint", str(tiny_checkpoint), "--image", str(plain)]
+    assert main([*args, "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "plain.png: no GSD: the raster has no CRS" in err
+    assert "--gsd" in err
+    assert main([*args, "--out", str(tmp_path / "o"), "--gsd", "-1"]) == 2
 
 
 def test_layout_tiles_larger_than_the_window_match_the_streamed_raster_path(

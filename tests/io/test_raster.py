@@ -23,6 +23,7 @@ from geopose.io.raster import (
     raster_info,
     read_agl,
     read_geo,
+    read_gsd,
     read_rgb,
     write_agl,
     write_rgb,
@@ -213,3 +214,50 @@ def test_first_georeferenced_skips_files_without_georeferencing(tmp_path: Path) 
     write_agl(geo_tif, np.zeros((4, 4), dtype=np.float32), geo=geo)
     assert first_georeferenced(plain, geo_tif) == read_geo(geo_tif)
     assert first_georeferenced(plain) is None
+
+
+def _geo_raster(path: Path, crs: CRS | None, transform: Affine) -> Path:
+    rgb = np.zeros((4, 6, 3), dtype=np.uint8)
+    write_rgb(path, rgb, geo=GeoInfo(crs.to_wkt() if crs else None, tuple(transform)[:6]))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("epsg", "transform", "expected"),
+    [
+        (32615, Affine(0.3, 0.0, 5e5, 0.0, -0.3, 3.3e6), 0.3),  # UTM, metres
+        (2236, Affine(1.0, 0.0, 6e5, 0.0, -1.0, 6e5), 0.3048006),  # US survey feet
+        # rotated by 30°: the pixel side is still 0.5 m
+        (32617, Affine.rotation(30) @ Affine.scale(0.5, -0.5), 0.5),
+    ],
+)
+def test_gsd_read_from_a_projected_crs(
+    tmp_path: Path, epsg: int, transform: Affine, expected: float
+) -> None:
+    path = _geo_raster(tmp_path / "g.tif", CRS.from_epsg(epsg), transform)
+    assert read_gsd(path) == pytest.approx(expected, rel=1e-6)
+
+
+def test_gsd_needs_a_metric_crs_and_square_pixels(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.png"
+    write_rgb(plain, np.zeros((4, 6, 3), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"plain\.png: no GSD: the raster has no CRS"):
+        read_gsd(plain)
+    degrees = _geo_raster(
+        tmp_path / "deg.tif", CRS.from_epsg(4326), Affine(1e-5, 0, 0, 0, -1e-5, 0)
+    )
+    with pytest.raises(DataError, match=r"deg\.tif: no GSD: its CRS is not projected"):
+        read_gsd(degrees)
+    oblong = _geo_raster(tmp_path / "ob.tif", CRS.from_epsg(32615), Affine(0.3, 0, 0, 0, -0.5, 0))
+    with pytest.raises(DataError, match=r"not square \(0\.3 × 0\.5 m\)"):
+        read_gsd(oblong)
+
+
+def test_agl_in_float_metres_round_trips_with_nan(tmp_path: Path) -> None:
+    agl = np.array([[0.0, 1.234567], [np.nan, 250.5]], dtype=np.float32)
+    geo = GeoInfo(CRS.from_epsg(32615).to_wkt(), (0.5, 0.0, 100.0, 0.0, -0.5, 200.0))
+    write_agl(tmp_path / "m.tif", agl, geo=geo, unit="m")
+    np.testing.assert_array_equal(read_agl(tmp_path / "m.tif", unit="m"), agl)
+    assert read_geo(tmp_path / "m.tif").transform == pytest.approx(geo.transform)
+    with pytest.raises(ValueError, match="unit"):
+        write_agl(tmp_path / "x.tif", agl, unit="mm")  # type: ignore[arg-type]

@@ -5,8 +5,9 @@ Layout mode (``--data DIR``) writes ``{id}_AGL.tif`` (uint16 cm) and ``{id}_VFLO
 ``manifest.json``; ``--tar`` also packs ``submission.tar.gz``. A rerun skips outputs
 that are complete and were made with the same checkpoints and settings; an unreadable
 image is named and skipped, and the exit code is then 1. Raster mode (``--image FILE
---gsd G``) predicts one image of any size with sliding windows and writes a GeoTIFF
-AGL with the input's CRS and transform plus the VFLOW JSON. ``--rectify`` also writes
+[--gsd G]``) predicts one image of any size with sliding windows and writes a GeoTIFF
+AGL with the input's CRS and transform plus the VFLOW JSON; without ``--gsd`` the GSD
+is read from the raster's metric CRS and transform (and printed). ``--rectify`` also writes
 ground-level images (``geopose rectify``) into ``OUT/rectified/``.
 
 Under ``torchrun --nproc_per_node N -m geopose predict …`` the images are shared out
@@ -70,7 +71,11 @@ def register(subparsers: Any) -> None:
         "--image", type=Path, metavar="FILE", help="one RGB raster of any size (GeoTIFF, j2k, png)"
     )
     parser.add_argument(
-        "--gsd", type=float, metavar="M", help="ground sample distance of --image, metres per pixel"
+        "--gsd",
+        type=float,
+        metavar="M",
+        help="ground sample distance of --image, metres per pixel (default: read from the "
+        "raster's projected CRS and transform; required when it has none)",
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument(
@@ -205,8 +210,6 @@ def _report_layout(summary: LayoutSummary, rank: int, world: int) -> None:
 
 
 def _run_raster(args: argparse.Namespace, options: PredictOptions, runtime: Runtime) -> int:
-    if args.gsd is None:
-        raise UsageError("--image needs --gsd (metres per pixel)")
     if args.tar:
         raise UsageError("--tar is for --data layouts")
     from geopose.inference.raster import predict_raster
@@ -221,6 +224,8 @@ def _run_raster(args: argparse.Namespace, options: PredictOptions, runtime: Runt
         runtime=runtime,
     )
     r = summary.result
+    if summary.gsd_from_crs:
+        print(f"{args.image}: GSD {summary.gsd:.4g} m/px, read from its CRS and transform")
     print(
         f"{args.image}: {r.height}×{r.width} px in {len(r.windows)} window(s), "
         f"scale {r.scale:.4f} px/m, angle {r.angle:.4f} rad; wrote {summary.agl} and "
@@ -252,7 +257,7 @@ def _rectify_one(image: Path, agl: Path, vflow: Path, out: Path) -> None:
     from geopose.io.layout import image_stem
     from geopose.io.raster import first_georeferenced
     from geopose.io.rectified import write_rectified
-    from geopose.rectify import rectify
+    from geopose.rectification import rectify
 
     scale, angle = read_vflow(vflow)
     r = rectify(read_rgb(image), read_agl(agl), scale, angle)

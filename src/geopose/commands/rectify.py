@@ -1,7 +1,7 @@
 """``geopose rectify``: write the ground-level RGB and AGL of one oblique image.
 
 Reads the image, its AGL map and its VFLOW JSON (scale, angle), moves every pixel by
-its vertical flow with :func:`geopose.rectify.rectify`, and writes into ``--out`` the
+its vertical flow with :func:`geopose.rectification.rectify`, and writes into ``--out`` the
 files of :mod:`geopose.io.rectified` (occluded pixels in ``--fill-color``).
 
 ``stem`` is the image id (``JAX_001`` for ``JAX_001_RGB.j2k``) or else the image file's
@@ -22,7 +22,7 @@ from geopose.io.atomic import atomic_write_text
 from geopose.io.layout import image_stem
 from geopose.io.raster import check_agl_size, first_georeferenced
 from geopose.io.rectified import FORMATS, write_rectified
-from geopose.rectify import RectifyResult, rectify
+from geopose.rectification import RectifyResult, rectify
 
 
 def register(subparsers: Any) -> None:

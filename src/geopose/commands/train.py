@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from geopose.commands.common import add_json_option, add_progress_option, add_runtime_options
-from geopose.config import load_config
 from geopose.errors import EXIT_OK, UsageError
 from geopose.io.atomic import atomic_write_text
-from geopose.training.recipes import recipe_path
+from geopose.training.recipes import run_config
 
 _HELP = "train a model (AGL in metres, flow angle in radians, scale in px/m) or resume a run"
 
@@ -91,11 +90,7 @@ def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
         return resume_config(args.resume, overrides), args.resume, True
     if not args.out:
         raise UsageError("give --out RUN (or --resume RUN)")
-    if args.data:
-        # Absolute, so that the run can be resumed from any working directory.
-        overrides.append(f"data.root={Path(args.data).resolve()}")
-    path = recipe_path(args.config) if args.config else None
-    return load_config(path, overrides), args.out, False
+    return run_config(args.config, overrides, args.data or None), args.out, False
 
 
 def run(args: argparse.Namespace) -> int:

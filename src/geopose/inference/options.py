@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from geopose.errors import UsageError
 from geopose.inference.load_model import file_sha256
 from geopose.inference.predictor import Predictor, build_model
-from geopose.inference.tta import tta_views
+from geopose.inference.tta import TTAModel, tta_views
 from geopose.precision import PRECISIONS
 from geopose.runtime import Runtime
 
@@ -90,6 +92,23 @@ def make_predictor(
         device=runtime.device,
         max_batch=options.max_views_batch,
     )
+    return _predictor(model, options, runtime)
+
+
+def network_predictor(
+    network: nn.Module, options: PredictOptions, runtime: Runtime | None = None
+) -> Predictor:
+    """The :class:`Predictor` for a model already built (a ``GeoposeModel``), wrapped
+    in the TTA of ``options``. The network is moved to the runtime's device and put in
+    eval mode."""
+    runtime = runtime or options.runtime()
+    if options.weights is not None:
+        raise UsageError("ensemble weights are for several checkpoints, not one model")
+    model = TTAModel(network.to(runtime.device), options.tta, max_batch=options.max_views_batch)
+    return _predictor(model.eval(), options, runtime)
+
+
+def _predictor(model: nn.Module, options: PredictOptions, runtime: Runtime) -> Predictor:
     return Predictor(
         model,
         device=runtime.device,

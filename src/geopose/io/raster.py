@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import resource
 import shutil
@@ -133,6 +134,43 @@ def read_geo(path: str | Path) -> GeoInfo:
         georef = crs is not None or not ds.transform.is_identity
         transform = tuple(ds.transform)[:6] if georef else None
     return GeoInfo(crs=crs, transform=transform)
+
+
+#: Largest relative difference of a pixel's two sides for :func:`read_gsd` to call it square.
+SQUARE_PIXEL_TOLERANCE = 0.01
+
+
+def read_gsd(path: str | Path) -> float:
+    """Ground sample distance in metres per pixel, from a raster's projected CRS and
+    transform.
+
+    The pixel's side lengths come from the affine transform (rotation allowed) in the
+    CRS's linear unit, converted to metres (feet CRSs too). Raises :class:`DataError`
+    naming the file when the raster has no CRS or no transform, when its CRS is not
+    projected (degrees are not a length), or when its pixels are not square (sides
+    differing by more than 1 %): the GSD must then be given.
+    """
+    p = Path(path)
+    with _open(p) as ds:
+        crs, t = ds.crs, ds.transform
+    hint = "; give the GSD in metres per pixel (--gsd / gsd=)"
+    if crs is None or t.is_identity:
+        raise DataError(p, f"no GSD: the raster has no CRS and transform{hint}")
+    if not crs.is_projected:
+        raise DataError(p, f"no GSD: its CRS is not projected (units are degrees){hint}")
+    try:
+        _, factor = crs.linear_units_factor
+    except rasterio.errors.CRSError as err:
+        raise DataError(p, f"no GSD: unknown linear unit of its CRS ({err}){hint}") from None
+    x_side = math.hypot(t.a, t.d) * factor
+    y_side = math.hypot(t.b, t.e) * factor
+    if not (x_side > 0 and y_side > 0) or not math.isfinite(x_side + y_side):
+        raise DataError(p, f"no GSD: its transform has a degenerate pixel size{hint}")
+    if abs(x_side - y_side) > SQUARE_PIXEL_TOLERANCE * max(x_side, y_side):
+        raise DataError(
+            p, f"no GSD: its pixels are not square ({x_side:.4g} × {y_side:.4g} m){hint}"
+        )
+    return (x_side + y_side) / 2
 
 
 def check_agl_size(
@@ -275,11 +313,19 @@ def _read_single_band(p: Path) -> tuple[NDArray[Any], str, float | None]:
         return _read(ds, p, "AGL raster", indexes=1), dtype, nodata
 
 
-def write_agl(path: str | Path, agl: NDArray[np.floating], *, geo: GeoInfo | None = None) -> None:
-    """Write AGL metres (NaN = no data) as a deflate-compressed ``uint16`` cm GeoTIFF.
+def write_agl(
+    path: str | Path,
+    agl: NDArray[np.floating],
+    *,
+    geo: GeoInfo | None = None,
+    unit: Literal["cm", "m"] = "cm",
+) -> None:
+    """Write AGL metres (NaN = no data) as a deflate-compressed GeoTIFF.
 
-    Values are rounded to the centimetre and clipped to [0, 65534]; NaN becomes 65535,
-    which is also recorded as the file's no-data value. ``geo`` carries the CRS and
+    ``unit="cm"`` (default, the competition format): ``uint16`` centimetres, values
+    rounded to the centimetre and clipped to [0, 65534]; NaN becomes 65535, which is
+    also recorded as the file's no-data value. ``unit="m"``: ``float32`` metres with NaN
+    as no data (what ``read_agl(..., unit="m")`` reads). ``geo`` carries the CRS and
     transform of the input raster over to the output; with a CRS the file is a
     Cloud-Optimised GeoTIFF (256-px tiles, overviews). The write is atomic.
     """
@@ -297,7 +343,13 @@ def write_agl(path: str | Path, agl: NDArray[np.floating], *, geo: GeoInfo | Non
         "compress": "deflate",
     }
     _add_geo(profile, geo)
-    _write(p, profile, agl_m_to_cm(a)[None])
+    if unit == "m":
+        profile.update(dtype="float32", nodata=float("nan"))
+        _write(p, profile, a.astype(np.float32)[None])
+    elif unit == "cm":
+        _write(p, profile, agl_m_to_cm(a)[None])
+    else:
+        raise ValueError(f"unit must be 'cm' or 'm', got {unit!r}")
 
 
 #: Rows of a streamed AGL GeoTIFF converted to centimetres and written at a time (one

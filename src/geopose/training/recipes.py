@@ -7,9 +7,11 @@ tests and demos), ``b0-unet`` (a real CPU-friendly run), ``b7-unet`` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from geopose.config import Config, load_config
 from geopose.errors import UsageError
 
 
@@ -33,3 +35,18 @@ def recipe_path(name_or_path: str) -> Path:
             f"({', '.join(recipe_names())})"
         )
     return Path(str(shipped))
+
+
+def run_config(
+    recipe: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    data: str | Path | None = None,
+) -> Config:
+    """The config of a new run: defaults ← ``recipe`` (a shipped name or a YAML file) ←
+    ``key=value`` ``overrides`` ← ``data`` as ``data.root`` (made absolute, so that the
+    run can be resumed from any working directory)."""
+    texts = list(overrides)
+    if data is not None:
+        texts.append(f"data.root={Path(data).resolve()}")
+    path = recipe_path(str(recipe)) if recipe is not None else None
+    return load_config(path, texts)

@@ -115,6 +115,11 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     rank: int = 0  # this process's rank (only rank 0 writes and reports)
 
+    @property
+    def last_checkpoint(self) -> Path:
+        """``RUN/checkpoints/last.safetensors``: the weights at the end of the run."""
+        return RunFiles(self.run_dir).last
+
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Config:
     """The saved config of ``run_dir`` with ``key=value`` overrides applied."""

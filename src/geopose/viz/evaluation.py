@@ -25,7 +25,7 @@ from geopose.io.raster import read_agl, read_rgb
 from geopose.io.submission import read_prediction
 from geopose.io.vflow import read_vflow
 from geopose.metrics import GeoposeMetric, MetricResult
-from geopose.rectify import rectify
+from geopose.rectification import rectify
 from geopose.viz.figure import figure_png
 from geopose.viz.height_bins import HeightBinErrors
 from geopose.viz.scatter import LabelPair

@@ -1,4 +1,4 @@
-"""Tests of geopose.rectify against scenes rendered by the ray rule and a per-pixel loop."""
+"""Tests of geopose.rectification against scenes rendered by the ray rule and a per-pixel loop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from geopose.rectify import RectifyResult, occlusion_mask, rectify
+from geopose.rectification import RectifyResult, occlusion_mask, rectify
 
 ROOF = np.array([200, 40, 40], dtype=np.uint8)
 WALL = np.array([90, 90, 200], dtype=np.uint8)
