@@ -15,6 +15,19 @@ from geopose.models.config import ModelSpec
 
 _SCALE: dict[str, Any] = {"kind": "scale"}
 
+#: The demo's preset; the benchmark's variants of it change one part each.
+_TINY_LEAN_GS: dict[str, Any] = {
+    "name": "tiny-lean-gs",
+    "description": "tiny-lean with the global scale head (scale regressed per image)",
+    "encoder": {"name": "test_efficientnet"},
+    "decoder": {"channels": [48, 32, 24, 16]},
+    "heads": [
+        {"kind": "dense", "hidden": [8], "magnitude": False},
+        {"kind": "global_scale", "hidden": [64]},
+        {"kind": "lean_orientation", "hidden": 16},
+    ],
+}
+
 PRESETS: tuple[dict[str, Any], ...] = (
     {
         "name": "tiny",
@@ -50,17 +63,7 @@ PRESETS: tuple[dict[str, Any], ...] = (
             {"kind": "lean_orientation", "hidden": 16},
         ],
     },
-    {
-        "name": "tiny-lean-gs",
-        "description": "tiny-lean with the global scale head (scale regressed per image)",
-        "encoder": {"name": "test_efficientnet"},
-        "decoder": {"channels": [48, 32, 24, 16]},
-        "heads": [
-            {"kind": "dense", "hidden": [8], "magnitude": False},
-            {"kind": "global_scale", "hidden": [64]},
-            {"kind": "lean_orientation", "hidden": 16},
-        ],
-    },
+    _TINY_LEAN_GS,
     {
         "name": "tiny-lean-mag",
         "description": "tiny, lean first: the dense head predicts the lean (px), the AGL is "
@@ -74,28 +77,20 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        **_TINY_LEAN_GS,
         "name": "tiny-lean-gs-half",
         "description": "tiny-lean-gs run at half resolution: 4x the context per pixel of "
         "compute, so a crop sees a tall building's roof and its lean together",
         "input": {"resolution_factor": 0.5},
-        "encoder": {"name": "test_efficientnet"},
-        "decoder": {"channels": [48, 32, 24, 16]},
-        "heads": [
-            {"kind": "dense", "hidden": [8], "magnitude": False},
-            {"kind": "global_scale", "hidden": [64]},
-            {"kind": "lean_orientation", "hidden": 16},
-        ],
     },
     {
+        **_TINY_LEAN_GS,
         "name": "tiny-lean-gs-x10",
         "description": "tiny-lean-gs whose height output is in units of 10 m (tall roofs "
         "within reach of weights of order one)",
-        "encoder": {"name": "test_efficientnet"},
-        "decoder": {"channels": [48, 32, 24, 16]},
         "heads": [
             {"kind": "dense", "hidden": [8], "magnitude": False, "output_scale": 10.0},
-            {"kind": "global_scale", "hidden": [64]},
-            {"kind": "lean_orientation", "hidden": 16},
+            *_TINY_LEAN_GS["heads"][1:],
         ],
     },
     {
