@@ -464,15 +464,23 @@ def _georeferenced(profile: dict[str, Any]) -> bool:
     return profile.get("driver") == "GTiff" and profile.get("crs") is not None
 
 
+#: GDAL block cache (MB) while a Cloud-Optimised GeoTIFF is written.
+COG_CACHE_MB = 128
+
+
 def make_cog(path: Path) -> None:
     """Rewrite a GeoTIFF in place as a Cloud-Optimised GeoTIFF: 256-px tiles, deflate,
     overviews by nearest neighbour (heights and no-data stay values the file had)."""
     cog = path.with_name(path.stem + ".cog" + path.suffix)
     try:
-        rasterio.shutil.copy(
-            path, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE="256",
-            OVERVIEWS="AUTO", RESAMPLING="NEAREST", BIGTIFF="IF_SAFER",
-        )  # fmt: skip
+        # GDAL's block cache defaults to 5 % of the machine's memory and the COG driver
+        # fills it while it builds overviews: 2 GiB for a 20,000² AGL, measured. A small
+        # cache keeps a large raster's prediction within its windows' memory.
+        with rasterio.Env(GDAL_CACHEMAX=COG_CACHE_MB):
+            rasterio.shutil.copy(
+                path, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE="256",
+                OVERVIEWS="AUTO", RESAMPLING="NEAREST", BIGTIFF="IF_SAFER",
+            )  # fmt: skip
         cog.replace(path)
     finally:
         cog.unlink(missing_ok=True)
