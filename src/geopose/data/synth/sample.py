@@ -214,28 +214,8 @@ def generate_sample_with_truth(
 ) -> tuple[dict[str, Any], SynthTruth]:
     """:func:`generate_sample`'s tile and the :class:`SynthTruth` it was made from.
 
-    The truth's heights are the true surface (label flaws only touch the sample's AGL).
-
-    Args:
-        city: preset name (ARG, ATL, JAX, OMA, or one from ``presets``).
-        seed: the tile's seed (view, position in the district, textures, noise).
-        size: tile side in pixels.
-        gsd: ground sample distance in m/px (drawn from the city's range when None).
-        angle: flow angle in rad (drawn from the city's passes when None).
-        elevation: satellite elevation in rad (drawn when None); ``scale = cot / gsd``.
-        district_seed: seed of the district the tile is cut from; tiles with the same
-            district seed and extent share (and may overlap on) one district. None: a
-            district of the tile's own.
-        district_extent: side of that district in metres (≥ the tile's extent
-            ``size · gsd``); None: just the tile plus a small margin.
-        flaws: label flaws to add (None: clean labels).
-        haze: force haze on or off (None: the city's haze probability).
-        presets: city presets (default: :func:`load_presets`).
-        image_id: the sample's id (default ``{city}_{seed}``).
-
-    Returns:
-        A Sample dict: ``image`` (uint8 H×W×3 RGB), ``agl`` (float32 m, NaN = no data),
-        ``gsd`` (m/px), ``scale`` (px/m), ``angle`` (rad in [0, 2π)), ``city``, ``id``.
+    The arguments are :func:`generate_sample`'s. The truth's heights are the true
+    surface (label flaws only touch the sample's AGL).
     """
     table = load_presets() if presets is None else presets
     if city not in table:
