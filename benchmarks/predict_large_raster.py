@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from geopose.inference.predictor import Predictor
 from geopose.inference.raster import predict_raster
 from geopose.inference.tta import TTAModel
 from geopose.models import create_model
+from geopose.runtime import peak_rss_mib
 
 
 def write_big_raster(path: Path, size: int, block: int = 1024) -> None:
@@ -73,14 +73,14 @@ def main() -> None:
         start = time.perf_counter()
         write_big_raster(src, args.size)
         print(f"wrote {src} in {time.perf_counter() - start:.1f} s")
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = peak_rss_mib()
     torch.manual_seed(0)
     net = load_model(args.checkpoint) if args.checkpoint else create_model(args.preset).eval()
     model = TTAModel(net, args.tta)
     predictor = Predictor(model, precision=args.precision, batch_size=args.batch_size,
                           window=args.window, overlap=args.overlap)  # fmt: skip
     summary = predict_raster([], src, 0.3, work / "out", predictor=predictor, progress=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     result = {
         "size": args.size, "window": args.window, "overlap": args.overlap,
         "model": args.checkpoint or args.preset, "tta": args.tta, "precision": args.precision,

@@ -152,3 +152,29 @@ def test_the_timeout_is_checked_and_taken_from_the_config() -> None:
 
 def test_gather_bytes_without_a_group_is_this_process_only() -> None:
     assert Runtime().gather_bytes(b"abc") == [b"abc"]
+
+
+def test_peak_rss_is_the_childs_own_not_its_parents() -> None:
+    """A child forked from a process that once held 1.5 GB reports its own small peak
+    (``getrusage`` would report the parent's), and a child that allocates sees it."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    held = np.ones(1536 * 2**20 // 8)  # 1.5 GiB resident in this process
+    held[::512] += 1.0
+    child = (
+        "import sys, numpy as np\n"
+        "from geopose.runtime import peak_rss_mib\n"
+        "before = peak_rss_mib()\n"
+        "a = np.ones(int(sys.argv[1]) * 2**20 // 8)\n"
+        "print(before, peak_rss_mib())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", child, "300"], capture_output=True, text=True, check=True
+    ).stdout
+    before, after = map(float, out.split())
+    assert before < 1000, "the child inherited its parent's peak"
+    assert after - before > 250
+    del held

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import resource
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -65,6 +67,26 @@ def pick_device(local_rank: int = 0, requested: str | None = "auto") -> torch.de
         if device.index is None:
             device = torch.device("cuda", local_rank % torch.cuda.device_count())
     return device
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (MiB) since it started its program.
+
+    ``getrusage``'s ``ru_maxrss`` is not that on Linux: a child started by ``fork``
+    (or ``vfork``) and ``exec`` inherits its parent's peak, so a command run from a
+    3 GB pytest process reports 3 GB before it allocates anything. The kernel's
+    per-address-space high-water mark (``VmHWM`` in ``/proc/self/status``) starts
+    afresh at ``exec``; ``ru_maxrss`` is the fallback where ``/proc`` is absent.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0  # bytes on macOS
 
 
 def set_threads(threads: int | None) -> None:

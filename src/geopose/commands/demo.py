@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from typing import Any
 from geopose.config import load_config
 from geopose.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from geopose.io.atomic import atomic_write_text
+from geopose.runtime import peak_rss_mib
 from geopose.training.recipes import recipe_path
 
 #: Default data sizes, chosen by measurement for a 10-minute CPU budget (see
@@ -88,7 +88,7 @@ class DemoOptions:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return peak_rss_mib()
 
 
 def last_checkpoint(run_dir: Path) -> Path:

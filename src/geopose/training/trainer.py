@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import random
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -57,7 +56,7 @@ from geopose.losses import build_loss
 from geopose.models import ModelSpec
 from geopose.models.weights import load_strict
 from geopose.precision import autocast, grad_scaler
-from geopose.runtime import Runtime
+from geopose.runtime import Runtime, peak_rss_mib
 from geopose.training.determinism import CUBLAS_WORKSPACE, cuda_nondeterministic_backwards
 from geopose.training.ema import ModelEma
 from geopose.training.nonfinite import NonFiniteGuard, weights_finite
@@ -166,7 +165,7 @@ def _peak_mem_mb(device: torch.device) -> float:
     """Peak memory of this process in MB: CUDA allocator peak, or the CPU max RSS."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return peak_rss_mib()
 
 
 def no_sync(model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager[Any]:
