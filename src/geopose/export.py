@@ -49,6 +49,7 @@ def export_model(
     width: int | None = None,
     opset: int = 18,
     max_size: int = 4096,
+    exporter: str = "dynamo",
 ) -> Path:
     """Export ``model`` (eval mode, CPU) to ONNX file ``out``, atomically; returns ``out``.
     The export runs on a CPU copy: ``model`` itself is left on its device and in its mode.
@@ -58,7 +59,14 @@ def export_model(
     and any tile of multiples of ``input_multiple`` up to ``max_size`` px a side —
     except for models that resize their input (resolution factor ≠ 1), whose graph keeps
     the traced size. The model's input convention is part of the graph.
+
+    ``exporter``: ``dynamo`` (``torch.export``, the default) or ``torchscript`` (torch's
+    tracing exporter: seconds instead of minutes for the largest networks, used by the
+    ONNX prediction backend; its tile size is dynamic through traced shapes, so it is
+    for models that do not resize their input).
     """
+    if exporter not in ("dynamo", "torchscript"):
+        raise UsageError(f"exporter {exporter!r}: choose dynamo or torchscript")
     w = height if width is None else width
     multiple = int(getattr(model, "input_multiple", 32))
     if height % multiple or w % multiple or height <= 0 or w <= 0:
@@ -70,6 +78,10 @@ def export_model(
     wrapped = _TupleOutputs(_cpu_copy(model)).eval()
     image = torch.rand(2, 3, height, w)
     gsd = torch.tensor([0.3, 0.5])
+    if exporter == "torchscript":
+        with atomic_path(target) as tmp, torch.no_grad():
+            _export_traced(wrapped, image, gsd, opset, dynamic_tile(model), tmp)
+        return target
     with atomic_path(target) as tmp, torch.no_grad():
         try:
             program = _export(wrapped, image, gsd, opset, multiple, max_size, dynamic_tile(model))
@@ -130,6 +142,27 @@ def _export(
     if program is None:
         raise RuntimeError("torch.onnx.export returned no program")
     return program
+
+
+def _export_traced(
+    wrapped: nn.Module, image: Tensor, gsd: Tensor, opset: int, dynamic: bool, path: Path
+) -> None:
+    """torch's tracing exporter: dynamic batch, and tile when ``dynamic``."""
+    image_axes = {0: "batch", 2: "rows", 3: "cols"} if dynamic else {0: "batch"}
+    with warnings.catch_warnings():
+        # Tracing warns about Python-level shape tests (identity resizes) and about the
+        # exporter's deprecation; neither changes the graph of a non-resizing model.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapped,
+            (image, gsd),
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_KEYS),
+            dynamic_axes={"image": image_axes, "gsd": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
 
 
 def dynamic_tile(model: nn.Module) -> bool:

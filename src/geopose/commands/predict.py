@@ -102,6 +102,14 @@ def register(subparsers: Any) -> None:
         help="at most N images per forward pass (views × tiles) to save memory",
     )
     parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnx"),
+        help="what runs the network: torch, onnx (ONNX Runtime: CPU, fp32; the network is "
+        "exported once and cached in $GEOPOSE_CACHE or ~/.cache/geopose) or auto (onnx on "
+        "a CPU at fp32 when onnxruntime is installed, else torch) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--window",
         type=int,
         default=2048,
@@ -163,6 +171,7 @@ def options_from(args: argparse.Namespace) -> PredictOptions:
         max_views_batch=args.max_views_batch,
         shrink_flow=args.shrink_flow,
         uncertainty=args.uncertainty,
+        backend=args.backend,
     )
 
 

@@ -7,7 +7,7 @@ the command line speak one vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,9 @@ from geopose.inference.predictor import Predictor, build_model
 from geopose.inference.tta import TTAModel, tta_views
 from geopose.precision import PRECISIONS
 from geopose.runtime import Runtime
+
+#: What can run the network at prediction (``PredictOptions.backend``).
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class PredictOptions:
     :mod:`geopose.inference.predictor`); off by default because the scale written is
     then no longer the physical lean. ``uncertainty``: also write each image's AGL spread
     across views and members and its angle spread (:mod:`geopose.inference.uncertainty`).
+    ``backend``: what runs the network — ``torch``, ``onnx`` (ONNX Runtime, CPU, fp32:
+    :mod:`geopose.inference.onnx_backend`) or ``auto`` (onnx where it can run and
+    onnxruntime is installed, else torch; see :func:`resolve_backend`).
     """
 
     tta: str = "d4"
@@ -50,9 +56,12 @@ class PredictOptions:
     max_views_batch: int | None = None
     shrink_flow: bool = False
     uncertainty: bool = False
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         tta_views(self.tta)
+        if self.backend not in BACKENDS:
+            raise UsageError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.precision not in PRECISIONS:
             raise UsageError(
                 f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
@@ -85,12 +94,14 @@ def make_predictor(
         raise UsageError(
             f"{len(options.weights)} ensemble weights for {len(checkpoints)} checkpoints"
         )
+    backend = resolve_backend(options.backend, runtime)
     model = build_model(
         checkpoints,
         tta=options.tta,
         weights=options.weights,
         device=runtime.device,
         max_batch=options.max_views_batch,
+        convert=None if backend == "torch" else _onnx_converter(options, runtime),
     )
     return _predictor(model, options, runtime)
 
@@ -104,8 +115,49 @@ def network_predictor(
     runtime = runtime or options.runtime()
     if options.weights is not None:
         raise UsageError("ensemble weights are for several checkpoints, not one model")
-    model = TTAModel(network.to(runtime.device), options.tta, max_batch=options.max_views_batch)
+    net: nn.Module = network.to(runtime.device).eval()
+    if resolve_backend(options.backend, runtime) == "onnx":
+        net = _onnx_converter(options, runtime)(net)
+    model = TTAModel(net, options.tta, max_batch=options.max_views_batch)
     return _predictor(model.eval(), options, runtime)
+
+
+def resolve_backend(backend: str, runtime: Runtime) -> str:
+    """``torch`` or ``onnx`` for the requested ``backend`` on ``runtime``.
+
+    ``auto`` is ``onnx`` on a CPU at fp32 when onnxruntime is installed (it is faster
+    there: README's table) and ``torch`` elsewhere; a network that the ONNX backend
+    cannot run (its input convention resizes the input) falls back to torch then.
+    ``onnx`` on a GPU or at bf16/fp16 is a usage error.
+    """
+    from geopose.inference.onnx_backend import onnxruntime_available
+
+    cpu_fp32 = runtime.device.type == "cpu" and runtime.precision == "fp32"
+    if backend == "onnx":
+        if not cpu_fp32:
+            raise UsageError(
+                f"--backend onnx runs fp32 on the CPU; this run is {runtime.precision} on "
+                f"{runtime.device} (use --backend torch)"
+            )
+        return "onnx"
+    if backend == "auto" and cpu_fp32 and onnxruntime_available():
+        return "onnx"
+    return "torch"
+
+
+def _onnx_converter(options: PredictOptions, runtime: Runtime) -> Callable[[nn.Module], nn.Module]:
+    """Each network → its ONNX Runtime stand-in (exported once, cached); under ``auto``,
+    a network the backend cannot run stays a PyTorch network."""
+    from geopose.inference.onnx_backend import onnx_network, supports_onnx
+
+    strict = options.backend == "onnx"
+
+    def convert(network: nn.Module) -> nn.Module:
+        if not strict and supports_onnx(network) is not None:
+            return network
+        return onnx_network(network, threads=options.threads)
+
+    return convert
 
 
 def _predictor(model: nn.Module, options: PredictOptions, runtime: Runtime) -> Predictor:

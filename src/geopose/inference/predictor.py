@@ -80,9 +80,14 @@ def build_model(
     weights: Sequence[float] | None = None,
     device: torch.device | str = "cpu",
     max_batch: int | None = None,
+    convert: Callable[[nn.Module], nn.Module] | None = None,
 ) -> nn.Module:
-    """TTA-wrapped model of one checkpoint, or the ensemble of several (in eval mode)."""
-    members = [TTAModel(load_model(path, device), tta, max_batch=max_batch) for path in checkpoints]
+    """TTA-wrapped model of one checkpoint, or the ensemble of several (in eval mode).
+    ``convert`` (optional) turns each loaded network into the one that runs (a backend)."""
+    nets: list[nn.Module] = [load_model(path, device) for path in checkpoints]
+    if convert is not None:
+        nets = [convert(net) for net in nets]
+    members = [TTAModel(net, tta, max_batch=max_batch) for net in nets]
     if len(members) == 1 and weights is None:
         return members[0].eval()
     return EnsembleModel(members, weights).eval()

@@ -104,7 +104,11 @@ def tta_views(mode: str) -> tuple[D4View, ...]:
 
 
 def scale_head_limits(model: nn.Module) -> tuple[float, float]:
-    """``(min_den m², fallback px/m)`` of a model's least-squares scale head (or defaults)."""
+    """``(min_den m², fallback px/m)`` of a model's least-squares scale head (or defaults);
+    a stand-in for a network (the ONNX backend's) carries them as ``scale_limits``."""
+    limits = getattr(model, "scale_limits", None)
+    if limits is not None:
+        return float(limits[0]), float(limits[1])
     heads = getattr(model, "heads", None)
     head = heads["scale"] if heads is not None and "scale" in heads else None
     if head is None:
