@@ -70,6 +70,21 @@ def test_onnx_network_matches_torch_at_any_tile_size(preset: str, tmp_path: Path
             assert float((got[key] - want[key]).abs().max()) < 1e-4 * scale, key
 
 
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_images_in_parallel_or_in_turn_give_the_batch_result(batch: int, tmp_path: Path) -> None:
+    """Two threads: a batch of ≥ 2 runs one image per thread, a single image on the
+    two-thread session; both equal PyTorch on the whole batch."""
+    model = _randomised("tiny-lean-gs")
+    onnx = onnx_network(model, cache_dir=tmp_path, threads=2)
+    image = torch.rand(batch, 3, 64, 96, generator=torch.Generator().manual_seed(batch))
+    gsd = torch.linspace(0.3, 0.6, batch)
+    with torch.inference_mode():
+        want, got = model(image, gsd), onnx(image, gsd)
+    for key in ("agl", "mag", "scale", "direction", "angle"):
+        assert got[key].shape == want[key].shape, key
+        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-4)
+
+
 def test_predictions_agree_with_torch_to_the_centimetre(tmp_path: Path) -> None:
     """The issue's criterion: AGL within 1 cm of PyTorch fp32 on ≥ 99.9 % of pixels."""
     model = _randomised("tiny")

@@ -10,12 +10,14 @@ cache keyed by the network's architecture and weights, and returns an
 wrapper, the ensemble and the predictor use like the PyTorch network.
 
 The export uses torch's tracing exporter (about 8 s for an EfficientNet-B7 UNet on two
-cores, against minutes for ``torch.export``) once per network, and the file is reused: the cache folder is ``$GEOPOSE_CACHE``, else
-``$XDG_CACHE_HOME/geopose``, else ``~/.cache/geopose``; files are written atomically and
+cores, against minutes for ``torch.export``) once per network, and the file is reused:
+the cache folder is ``$GEOPOSE_CACHE``, else ``$XDG_CACHE_HOME/geopose``, else
+``~/.cache/geopose``; files are written atomically and
 named by the SHA-256 of the network's spec, its tensors, the torch version and the
 export format version, so a changed network or torch never reuses a stale graph.
 
-ONNX Runtime's worker threads are told not to spin while they wait
+Batches run one image per core (:class:`OnnxNetwork`); where a session has several
+intra-op threads they are told not to spin while they wait
 (``session.intra_op.allow_spinning = 0``), as geopose tells OpenMP (passive waiting):
 a spinning thread pool beside another busy process slows both many-fold.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,16 @@ class OnnxNetwork(nn.Module):
     ``mag`` (px), ``scale`` (px/m), ``direction`` and ``angle`` (rad) as float32 CPU
     tensors. ``input_multiple`` and ``scale_limits`` are the exported network's, so the
     TTA wrapper pads and pools exactly as it does around the PyTorch network.
+
+    How the ``threads`` cores are used, chosen by measurement (8 D4 views of a 256² tile
+    through the B7 on 2 cores: ``benchmarks/predict_vs_peer.py``): a batch of at least
+    ``threads`` images runs **one image per core at a time**, each on a single-threaded
+    session (8.6 s, against 10.0 s for the batch of eight on two intra-op threads and
+    11.0 s for the eight one after another on two threads): no cross-core
+    synchronisation inside a layer, and the memory of ``threads`` single images instead
+    of the whole batch (a batch of eight 1024² B7 views needed over 20 GB). A smaller
+    batch (one view, ``--tta none``) runs its images in turn on a session with
+    ``threads`` intra-op threads.
     """
 
     def __init__(
@@ -107,29 +120,46 @@ class OnnxNetwork(nn.Module):
         threads: int | None = None,
     ) -> None:
         super().__init__()
+        self.path = Path(path)
+        self.threads = max(1, int(threads or torch.get_num_threads()))
+        self.input_multiple = int(input_multiple)
+        self.scale_limits = scale_limits
+        self._single = self._session(1)
+        self._wide: Any = None  # made on first use: a batch smaller than ``threads``
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+
+    def _session(self, threads: int) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.path = Path(path)
-        self.session = ort.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
-        self.input_multiple = int(input_multiple)
-        self.scale_limits = scale_limits
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     def forward(self, image: Tensor, gsd: Tensor) -> dict[str, Tensor]:
         if image.device.type != "cpu":
             raise UsageError("the ONNX backend runs on the CPU; use --backend torch on a GPU")
-        feeds = {
-            "image": np.ascontiguousarray(image.detach().float().numpy()),
-            "gsd": np.ascontiguousarray(gsd.detach().reshape(-1).float().numpy()),
-        }
-        outputs: list[Any] = self.session.run(list(OUTPUT_KEYS), feeds)
+        x = np.ascontiguousarray(image.detach().float().numpy())
+        g = np.ascontiguousarray(gsd.detach().reshape(-1).float().numpy())
+        if g.shape[0] != x.shape[0]:
+            g = np.broadcast_to(g, (x.shape[0],)).copy()
+
+        def one(i: int, session: Any) -> list[Any]:
+            feeds = {"image": x[i : i + 1], "gsd": g[i : i + 1]}
+            return list(session.run(list(OUTPUT_KEYS), feeds))
+
+        n = x.shape[0]
+        if self._pool is not None and n >= self.threads:
+            # ONNX Runtime releases the GIL while it runs: the images run in parallel.
+            results = list(self._pool.map(lambda i: one(i, self._single), range(n)))
+        else:
+            if self._wide is None:
+                self._wide = self._session(self.threads) if self.threads > 1 else self._single
+            results = [one(i, self._wide) for i in range(n)]
         return {
-            k: torch.from_numpy(np.asarray(v)) for k, v in zip(OUTPUT_KEYS, outputs, strict=True)
+            key: torch.from_numpy(np.concatenate([r[k] for r in results], axis=0))
+            for k, key in enumerate(OUTPUT_KEYS)
         }
 
 
