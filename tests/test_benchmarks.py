@@ -61,3 +61,21 @@ def test_every_benchmark_recipe_loads_and_names_a_registered_preset() -> None:
         config = load_config(path)
         assert config.model.preset is not None, path
         get_preset(config.model.preset)
+
+
+def test_the_side_by_side_speed_benchmark_says_why_it_skips(tmp_path: Path) -> None:
+    """Without the 2nd place's sources or environment it prints one JSON line naming
+    what is missing and exits 0 (CI has neither)."""
+    import json
+    import subprocess
+    import sys
+
+    missing = tmp_path / "no-sources"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "predict_vs_peer.py"), "--sources",
+         str(missing), "--peer-python", str(tmp_path / "no-python")],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert str(missing / "bloodaxe") in result["skipped"]
+    assert str(tmp_path / "no-python") in result["skipped"]
