@@ -78,6 +78,7 @@ class Model:
         max_views_batch: int | None = None,
         shrink_flow: bool = False,
         progress: bool = False,
+        backend: str = "auto",
     ) -> PoseResult:
         """Predict height above ground and the vertical flow of one image of any size.
 
@@ -102,6 +103,9 @@ class Model:
                 flow with the least expected error under the official metric; no longer
                 the physical lean).
             progress: a progress bar on stderr.
+            backend: what runs the network: ``torch``, ``onnx`` (ONNX Runtime, CPU,
+                fp32; the network is exported once and cached) or ``auto`` (onnx on a CPU
+                at fp32, where it is faster, else torch).
 
         Returns:
             A :class:`PoseResult`: ``agl`` (H×W float32 m, NaN = no data), ``angle``
@@ -125,6 +129,7 @@ class Model:
             overlap=overlap,
             max_views_batch=max_views_batch,
             shrink_flow=shrink_flow,
+            backend=backend,
         )
         geo: GeoInfo | None = None
         if isinstance(image, str | Path):
