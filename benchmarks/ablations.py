@@ -25,13 +25,12 @@ through claim files (``benchmarks/runs/<name>.claim``; remove a stale one by han
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,7 @@ class Row:
     recipe: str = REF_RECIPE
     measure: str = "train"
     source: str = ""
-    base: str = "ref"  # the row this one's difference is taken against
+    base: str = "rerun"  # the row this one's difference is taken against ("": none)
     reuse: Mapping[int, str] = field(default_factory=dict)
     why: str = ""
 
@@ -97,72 +96,160 @@ _HUBER_OFF = ("loss.terms.agl_huber.weight=0", "loss.terms.mag_huber.weight=0")
 
 ROWS: tuple[Row, ...] = (
     Row(
-        "ref", "reference", "reference: tiny-lean-gs, Huber, D4, stride-1 head with GSD, "
+        "ref",
+        "reference",
+        "reference: tiny-lean-gs, Huber, D4, stride-1 head with GSD, "
         "lean orientation, last checkpoint, D4 TTA",
         reuse={0: "gs-1500", 1: "gs-1500-s1"},
+        base="",
     ),
     Row(
-        "rerun", "reference", "the reference again, keeping EMA weights and the top 3 "
-        "checkpoints (raw training unchanged: reproducibility)", change=KEEP,
+        "rerun",
+        "reference",
+        "the reference again, keeping EMA weights and the top 3 "
+        "checkpoints (raw training unchanged: reproducibility)",
+        change=KEEP,
+        base="ref",
     ),
     # --- losses
-    Row("mse", "loss", "MSE for AGL and magnitude instead of Huber",
-        change=(*_HUBER_OFF, "loss.terms.agl_mse.weight=1.0", "loss.terms.mag_mse.weight=1.0")),
-    Row("huber-mse", "loss", "MSE added to Huber (benchmarks/recipes/gs-mse.yaml as it ran: "
+    Row(
+        "mse",
+        "loss",
+        "MSE for AGL and magnitude instead of Huber",
+        change=(*_HUBER_OFF, "loss.terms.agl_mse.weight=1.0", "loss.terms.mag_mse.weight=1.0"),
+    ),
+    Row(
+        "huber-mse",
+        "loss",
+        "MSE added to Huber (benchmarks/recipes/gs-mse.yaml as it ran: "
         "a recipe's loss terms merge into the default Huber terms)",
-        recipe="benchmarks/recipes/gs-mse.yaml", reuse={0: "gs-mse-1500"}),
-    Row("l1", "loss", "L1 for AGL and magnitude instead of Huber",
-        change=(*_HUBER_OFF, "loss.terms.agl_l1.weight=1.0", "loss.terms.mag_l1.weight=1.0")),
-    Row("city-r2", "loss", "per-city R² loss for AGL (the 1st place's; weight 1) "
-        "instead of Huber", change=("loss.terms.agl_huber.weight=0",
-                                    "loss.terms.agl_city_r2.weight=1.0")),
-    Row("trim", "loss", "trimmed AGL Huber: each tile drops its largest 20 % of "
-        "per-pixel losses", change=("loss.terms.agl_huber.trim=0.2",)),
+        recipe="benchmarks/recipes/gs-mse.yaml",
+        reuse={0: "gs-mse-1500"},
+    ),
+    Row(
+        "l1",
+        "loss",
+        "L1 for AGL and magnitude instead of Huber",
+        change=(*_HUBER_OFF, "loss.terms.agl_l1.weight=1.0", "loss.terms.mag_l1.weight=1.0"),
+    ),
+    Row(
+        "city-r2",
+        "loss",
+        "per-city R² loss for AGL (the 1st place's; weight 1) instead of Huber",
+        change=("loss.terms.agl_huber.weight=0", "loss.terms.agl_city_r2.weight=1.0"),
+    ),
+    Row(
+        "trim",
+        "loss",
+        "trimmed AGL Huber: each tile drops its largest 20 % of per-pixel losses",
+        change=("loss.terms.agl_huber.trim=0.2",),
+    ),
     # --- heads
-    Row("bilinear", "heads", "height predicted at stride 2 and resized bilinearly "
-        "(no stride-1 stage)", change=("model.preset=tiny-lean-gs-bilinear",)),
-    Row("no-gsd", "heads", "no GSD input to the AGL head",
-        change=("model.preset=tiny-lean-gs-nogsd",)),
+    Row(
+        "bilinear",
+        "heads",
+        "height predicted at stride 2 and resized bilinearly (no stride-1 stage)",
+        change=("model.preset=tiny-lean-gs-bilinear",),
+    ),
+    Row(
+        "no-gsd",
+        "heads",
+        "no GSD input to the AGL head",
+        change=("model.preset=tiny-lean-gs-nogsd",),
+    ),
     # --- orientation
-    Row("pooled", "orientation", "pooled orientation head (the write-up's) instead of "
-        "the lean head", change=("model.preset=tiny-gs-pooled", _LEAN_OFF)),
-    Row("dense-orient", "orientation", "dense orientation head with AGL-gradient "
-        "attention (the write-up's untried idea)",
-        change=("model.preset=tiny-gs-dense-orient", _LEAN_OFF)),
+    Row(
+        "pooled",
+        "orientation",
+        "pooled orientation head (the write-up's) instead of the lean head",
+        change=("model.preset=tiny-gs-pooled", _LEAN_OFF),
+    ),
+    Row(
+        "dense-orient",
+        "orientation",
+        "dense orientation head with AGL-gradient attention (the write-up's untried idea)",
+        change=("model.preset=tiny-gs-dense-orient", _LEAN_OFF),
+    ),
     # --- augmentation
-    Row("aug-none", "augmentation", "no augmentation (random crops only) instead of D4",
-        change=("augment.level=none",)),
-    Row("aug-medium", "augmentation", "the write-up's medium level (D4, affine, "
-        "photometric, fog, dropout) instead of D4", change=("augment.level=medium",)),
+    Row(
+        "aug-none",
+        "augmentation",
+        "no augmentation (random crops only) instead of D4",
+        change=("augment.level=none",),
+    ),
+    Row(
+        "aug-medium",
+        "augmentation",
+        "the write-up's medium level (D4, affine, photometric, fog, dropout) instead of D4",
+        change=("augment.level=medium",),
+    ),
     # --- encoder
-    Row("convnext", "encoder", "ConvNeXt encoder (timm test_convnext, from scratch, "
+    Row(
+        "convnext",
+        "encoder",
+        "ConvNeXt encoder (timm test_convnext, from scratch, "
         "~1.1x the step time) instead of the EfficientNet",
-        change=("model.preset=tiny-convnext-lean-gs",)),
+        change=("model.preset=tiny-convnext-lean-gs",),
+    ),
     # --- test-time augmentation and weights (scored from the reruns' checkpoints)
-    Row("tta-none", "tta", "no TTA", measure="eval", source="tta:none", base="rerun"),
-    Row("tta-flip", "tta", "flip TTA (2 views)", measure="eval", source="tta:flip",
-        base="rerun"),
-    Row("tta-d2", "tta", "D2 TTA (4 views)", measure="eval", source="tta:d2", base="rerun"),
-    Row("ema", "weights", f"EMA weights (decay {EMA_DECAY}) instead of the last "
-        "checkpoint", measure="eval", source="ema", base="rerun"),
-    Row("top3", "weights", "ensemble of the top-3 validation checkpoints (EMA weights, "
+    Row("tta-none", "tta", "no TTA", measure="eval", source="tta:none"),
+    Row("tta-flip", "tta", "flip TTA (2 views)", measure="eval", source="tta:flip"),
+    Row("tta-d2", "tta", "D2 TTA (4 views)", measure="eval", source="tta:d2"),
+    Row(
+        "ema",
+        "weights",
+        f"EMA weights (decay {EMA_DECAY}) instead of the last checkpoint",
+        measure="eval",
+        source="ema",
+    ),
+    Row(
+        "top3",
+        "weights",
+        "ensemble of the top-3 validation checkpoints (EMA weights, "
         "as geopose keeps them with train.ema) instead of the last checkpoint",
-        measure="eval", source="top3", base="rerun"),
+        measure="eval",
+        source="top3",
+    ),
     # --- the split's optimism (validation fold against held-out)
-    Row("val-group", "split", "validation-fold score, group folds (the reference's)",
-        measure="eval", source="valfold", base="rerun"),
-    Row("split-city", "split", "city-stratified folds (the write-up's leaky split): "
-        "held-out score", change=("data.split=city-stratified",)),
-    Row("val-city", "split", "validation-fold score, city-stratified folds",
-        measure="eval", source="valfold", base="split-city"),
+    Row(
+        "val-group",
+        "split",
+        "validation-fold score, group folds (the reference's)",
+        measure="eval",
+        source="valfold",
+    ),
+    Row(
+        "split-city",
+        "split",
+        "city-stratified folds (the write-up's leaky split): held-out score",
+        change=("data.split=city-stratified",),
+    ),
+    Row(
+        "val-city",
+        "split",
+        "validation-fold score, city-stratified folds",
+        measure="eval",
+        source="valfold",
+        base="split-city",
+    ),
     # --- not measurable on this CPU
-    Row("fp16-units", "precision", "heights in metres against centimetres under fp16",
-        measure="none", why="fp16 training needs a GPU (none was lent to this task); "
+    Row(
+        "fp16-units",
+        "precision",
+        "heights in metres against centimetres under fp16",
+        measure="none",
+        why="fp16 training needs a GPU (none was lent to this task); "
         "geopose also computes its last head layer and every loss in fp32 outside "
-        "autocast, so the overflow the write-up saw in fp16 cannot arise there"),
-    Row("bf16", "precision", "bf16 against fp32 at equal steps", measure="none",
+        "autocast, so the overflow the write-up saw in fp16 cannot arise there",
+    ),
+    Row(
+        "bf16",
+        "precision",
+        "bf16 against fp32 at equal steps",
+        measure="none",
         why="this AVX2 CPU emulates bf16 (~16x slower a step, docs/accuracy.md) and no "
-        "GPU was lent; 1,500 steps would take hours per seed"),
+        "GPU was lent; 1,500 steps would take hours per seed",
+    ),
 )
 
 BY_KEY = {r.key: r for r in ROWS}
@@ -195,7 +282,7 @@ def _recipe_path(recipe: str) -> str:
     return str(ROOT / recipe) if recipe.endswith((".yaml", ".yml")) else recipe
 
 
-def _TRAIN_FIXED(args: argparse.Namespace) -> list[str]:  # noqa: N802
+def _TRAIN_FIXED(args: argparse.Namespace) -> list[str]:
     """The overrides accuracy.train adds to every run (keep in step with it)."""
     return [f"train.max_steps={args.steps}", f"train.seed={args.seed}",
             f"train.threads={args.threads}", "train.time_limit_s=null"]  # fmt: skip
@@ -329,8 +416,7 @@ def val_samples(split: str) -> list[dict[str, Any]]:
 
 def ema_checkpoint(run: str) -> Path:
     """Write (once) the EMA weights of ``run``'s last training state as a checkpoint."""
-    from geopose.checkpoint import read_checkpoint_header, read_checkpoint_metadata
-    from geopose.checkpoint import save_checkpoint
+    from geopose.checkpoint import read_checkpoint_header, read_checkpoint_metadata, save_checkpoint
     from geopose.training.state import load_state
 
     ckpt = accuracy.RUNS / run / "checkpoints"
@@ -357,6 +443,14 @@ def top_checkpoints(run: str, k: int = 3) -> list[Path]:
     return files[:k]
 
 
+def _children_cpu_s() -> float:
+    """CPU time (user + system, s) of this process's finished children so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 #: The fields of a benchmark run's result that describe its training.
 _RUN_FIELDS = ("kind", "command", "recipe", "steps", "train_tiles_per_city", "overrides",
                "threads", "device", "train_s")  # fmt: skip
@@ -374,8 +468,12 @@ def do_job(job: Job) -> dict[str, Any]:
         tta, samples = "d4", None
     elif row.measure == "train":
         args = run_args(row, seed)
+        cpu = _children_cpu_s()
         seconds = accuracy.train(args)
         record.update(accuracy.run_record(args, seconds))
+        # Wall time counts pauses (the machine is shared; jobs may be stopped for
+        # minutes): the training process's own CPU time is the comparable figure.
+        record["train_cpu_s"] = _children_cpu_s() - cpu
         checkpoints = [accuracy.last_checkpoint(args.name)]
         tta, samples = "d4", None
     elif row.measure == "eval":
@@ -428,7 +526,191 @@ def next_job() -> int:
 
 
 # --- the table ---------------------------------------------------------------------------
-# (written below)
+
+BEGIN, END = "<!-- ablations:begin (benchmarks/ablations.py table) -->", "<!-- ablations:end -->"
+
+
+def load_results() -> dict[tuple[str, int], dict[str, Any]]:
+    """Every (row, seed) result: this table's own, else the reused benchmark result."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in ROWS:
+        for seed in SEEDS:
+            own = OUT / f"{job_name(row, seed)}.json"
+            if own.is_file():
+                out[row.key, seed] = json.loads(own.read_text())
+            elif seed in row.reuse:
+                path = accuracy.RESULTS / f"{row.reuse[seed]}.json"
+                if path.is_file():
+                    out[row.key, seed] = {**json.loads(path.read_text()),
+                                          "reused": row.reuse[seed]}  # fmt: skip
+    return out
+
+
+def _stats(result: Mapping[str, Any] | None) -> list[Any] | None:
+    if not result or "tile_stats" not in result:
+        return None
+    return stats_from_json(result["tile_stats"])
+
+
+def _iv(d: Mapping[str, float] | None, signed: bool = False) -> str:
+    if not d:
+        return "–"
+    f = "{:+.3f}" if signed else "{:.3f}"
+    return f"{f.format(d['value'])} [{f.format(d['low'])}, {f.format(d['high'])}]".replace("-", "−")
+
+
+def _command(row: Row, result: Mapping[str, Any] | None, seed: int) -> str:
+    if result and "command" in result:
+        return str(result["command"])
+    if row.measure == "train":
+        return accuracy.run_command(run_args(row, seed))
+    return f"python benchmarks/ablations.py job {job_name(row, seed)}"
+
+
+def summarize(results: Mapping[tuple[str, int], Mapping[str, Any]]) -> dict[str, Any]:
+    """The table's content: per row its seeds, their pooled figures and the difference
+    against the row's base (paired over the held-out tiles, pooled over the seeds that
+    both have)."""
+    from geopose.intervals import FIGURES, difference, mean_over_models
+
+    rows = []
+    for row in ROWS:
+        if row.measure == "none":
+            continue
+        entry: dict[str, Any] = {
+            "key": row.key, "group": row.group, "label": row.label,
+            "change": list(row.change), "recipe": row.recipe, "measure": row.measure,
+            "source": row.source, "base": row.base or None, "seeds": {},
+        }  # fmt: skip
+        stats = {}
+        for seed in SEEDS:
+            r = results.get((row.key, seed))
+            cell: dict[str, Any] = {"command": _command(row, r, seed), "measured": bool(r)}
+            if r:
+                cell.update({f: r[f] for f in FIGURES})
+                for k in ("train_s", "train_cpu_s", "predict_s", "reused", "source_run"):
+                    if r.get(k) is not None and not (isinstance(r[k], float) and math.isnan(r[k])):
+                        cell[k] = r[k]
+                st = _stats(r)
+                if st is not None:
+                    stats[seed] = st
+            entry["seeds"][str(seed)] = cell
+        measured = [s for s in SEEDS if results.get((row.key, s))]
+        entry["measured_seeds"] = measured
+        if len(stats) == len(measured) and stats:
+            entry["pooled"] = {
+                f: iv.as_dict() for f, iv in mean_over_models(list(stats.values())).items()
+            }
+        elif measured:
+            entry["pooled"] = {
+                f: {"value": float(np.mean([results[row.key, s][f]["value"] for s in measured]))}
+                for f in FIGURES
+            }
+        base = BY_KEY.get(row.base)
+        if base is not None:
+            base_stats = {s: _stats(results.get((base.key, s))) for s in SEEDS}
+            both = [s for s in stats if base_stats.get(s) is not None]
+            paired = row.source != "valfold"
+            if both:
+                d = difference(
+                    [stats[s] for s in both], [base_stats[s] for s in both], paired=paired
+                )  # type: ignore[misc]
+                entry["delta"] = {f: iv.as_dict() for f, iv in d.items()}
+                entry["delta_seeds"] = both
+                entry["delta_paired"] = paired
+                entry["delta_by_seed"] = {
+                    str(s): difference([stats[s]], [base_stats[s]], paired=paired)["score"].value  # type: ignore[list-item]
+                    for s in both
+                }
+        rows.append(entry)
+    unmeasured = [
+        {"key": r.key, "group": r.group, "label": r.label, "why": r.why}
+        for r in ROWS if r.measure == "none"
+    ]  # fmt: skip
+    return {
+        "reference": {
+            "recipe": REF_RECIPE, "steps": REF_STEPS, "train_tiles_per_city": REF_TILES,
+            "threads": REF_THREADS, "overrides": list(REF_OVERRIDES), "tta": "d4",
+            "seeds": list(SEEDS),
+        },
+        "rows": rows,
+        "unmeasured": unmeasured,
+    }  # fmt: skip
+
+
+def _minutes(cell: Mapping[str, Any]) -> str:
+    wall, cpu = cell.get("train_s"), cell.get("train_cpu_s")
+    if wall is None:
+        return "–"
+    return f"{wall / 60:.0f}" + (f" ({cpu / 60:.0f})" if cpu is not None else "")
+
+
+def markdown(summary: Mapping[str, Any]) -> str:
+    """The summary as Markdown tables (pooled, per seed, commands, unmeasured)."""
+    lines = [
+        "| row | group | seeds | score, pooled [95 % CI] | AGL R² | VFLOW R² | "
+        "Δ score vs base [95 % CI] | Δ AGL R² | Δ VFLOW R² | Δ score per seed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in summary["rows"]:
+        pooled = e.get("pooled", {})
+        delta = e.get("delta", {})
+        seeds = ",".join(str(s) for s in e["measured_seeds"]) or "–"
+        per_seed = " / ".join(
+            f"{v:+.3f}".replace("-", "−") for v in e.get("delta_by_seed", {}).values()
+        )
+        base = f" (vs {e['base']}{'' if e.get('delta_paired', True) else ', unpaired'})"
+        lines.append(
+            f"| **{e['key']}**: {e['label']} | {e['group']} | {seeds} | "
+            f"{_iv(pooled.get('score'))} | {_iv(pooled.get('agl_r2'))} | "
+            f"{_iv(pooled.get('vflow_r2'))} | "
+            f"{_iv(delta.get('score'), True) + (base if delta else '')} | "
+            f"{_iv(delta.get('agl_r2'), True)} | {_iv(delta.get('vflow_r2'), True)} | "
+            f"{per_seed or '–'} |"
+        )
+    lines += [
+        "",
+        "Per seed (training minutes: wall clock, and in brackets the training process's "
+        "CPU time; the difference is pauses of the shared machine):",
+        "",
+        "| row | seed | score [95 % CI] | AGL R² | VFLOW R² | train min |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in summary["rows"]:
+        for seed, cell in e["seeds"].items():
+            if not cell["measured"]:
+                continue
+            note = f" (= {cell['reused']})" if "reused" in cell else ""
+            lines.append(
+                f"| {e['key']}{note} | {seed} | {_iv(cell['score'])} | {_iv(cell['agl_r2'])} | "
+                f"{_iv(cell['vflow_r2'])} | {_minutes(cell)} |"
+            )
+    lines += ["", "Commands (one per row and seed; `abl-…` names are this table's runs):", ""]
+    lines.append("```")
+    for e in summary["rows"]:
+        for cell in e["seeds"].values():
+            lines.append(cell["command"])
+    lines.append("```")
+    if summary["unmeasured"]:
+        lines += ["", "Not measured here:", ""]
+        for u in summary["unmeasured"]:
+            lines.append(f"- **{u['key']}** ({u['label']}): {u['why']}.")
+    return "\n".join(lines)
+
+
+def write_table() -> str:
+    """Write results/ablations.json and the table in docs/ablations.md (between the
+    markers; the prose around them is kept); returns the Markdown."""
+    summary = summarize(load_results())
+    TABLE_JSON.write_text(json.dumps(summary, indent=1) + "\n")
+    text = markdown(summary)
+    doc = DOC.read_text() if DOC.is_file() else f"# Ablations\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit(f"{DOC}: the table markers are missing ({BEGIN} … {END})")
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -444,8 +726,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.verb == "list":
         for job in JOBS:
-            state = "done" if job.result.is_file() else (
-                "claimed" if (accuracy.RUNS / f"{job.name}.claim").is_file() else "pending")
+            state = (
+                "done"
+                if job.result.is_file()
+                else ("claimed" if (accuracy.RUNS / f"{job.name}.claim").is_file() else "pending")
+            )
             print(f"{job.name:24s} {state}")
     elif args.verb == "next":
         return next_job()

@@ -3,12 +3,13 @@
 From the finest decoder map, ×2 upsampling stages (1×1 conv → ×2 upsampling that
 divides channels by 4 → optional 3×3 conv-BN-activation) reach stride 1 gradually,
 never in one bilinear jump (unless ``output_stride`` > 1 asks for that jump: the maps
-are then predicted at that stride and resized bilinearly to the image). The stages are shared by both branches or owned by each
-(``shared_trunk``). The height branch gets the GSD (m/px) as an extra constant channel.
-Both outputs pass through a non-negative activation (``identity``: raw, signed). The
-last convolution of each branch (to one channel) and the output activation run in
-float32 outside autocast: under bf16 a height of 200 m would otherwise be rounded to a
-multiple of 1 m (bf16 keeps 8 significant bits) before the loss and the metric see it.
+are then predicted at that stride and resized bilinearly to the image). The stages are
+shared by both branches or owned by each (``shared_trunk``). The height branch gets the
+GSD (m/px) as an extra constant channel. Both outputs pass through a non-negative
+activation (``identity``: raw, signed). The last convolution of each branch (to one
+channel) and the output activation run in float32 outside autocast: under bf16 a
+height of 200 m would otherwise be rounded to a multiple of 1 m (bf16 keeps 8
+significant bits) before the loss and the metric see it.
 """
 
 from __future__ import annotations
