@@ -388,7 +388,7 @@ def stats_from_json(data: Mapping[str, Any]) -> list[Any]:
 
     empty = tuple((0.0, 0.0, 0.0) for _ in HEIGHT_BINS)
     return [
-        TileStats(c, tuple(a), tuple(v), 0.0, 0.0, 0.0, empty)  # type: ignore[arg-type]
+        TileStats(c, tuple(a), tuple(v), 0.0, 0.0, 0.0, empty)
         for c, a, v in zip(data["city"], data["agl"], data["vflow"], strict=True)
     ]
 
@@ -612,15 +612,14 @@ def summarize(results: Mapping[tuple[str, int], Mapping[str, Any]]) -> dict[str,
             both = [s for s in stats if base_stats.get(s) is not None]
             paired = row.source != "valfold"
             if both:
-                d = difference(
-                    [stats[s] for s in both], [base_stats[s] for s in both], paired=paired
-                )  # type: ignore[misc]
+                mine, theirs = [stats[s] for s in both], [base_stats[s] for s in both]
+                d = difference(mine, theirs, paired=paired)
                 entry["delta"] = {f: iv.as_dict() for f, iv in d.items()}
                 entry["delta_seeds"] = both
                 entry["delta_paired"] = paired
                 entry["delta_by_seed"] = {
-                    str(s): difference([stats[s]], [base_stats[s]], paired=paired)["score"].value  # type: ignore[list-item]
-                    for s in both
+                    str(s): difference([a], [b], paired=paired)["score"].as_dict()
+                    for s, a, b in zip(both, mine, theirs, strict=True)
                 }
         rows.append(entry)
     unmeasured = [
@@ -649,16 +648,14 @@ def markdown(summary: Mapping[str, Any]) -> str:
     """The summary as Markdown tables (pooled, per seed, commands, unmeasured)."""
     lines = [
         "| row | group | seeds | score, pooled [95 % CI] | AGL R² | VFLOW R² | "
-        "Δ score vs base [95 % CI] | Δ AGL R² | Δ VFLOW R² | Δ score per seed |",
+        "Δ score vs base [95 % CI] | Δ AGL R² | Δ VFLOW R² | Δ score per seed [95 % CI] |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in summary["rows"]:
         pooled = e.get("pooled", {})
         delta = e.get("delta", {})
         seeds = ",".join(str(s) for s in e["measured_seeds"]) or "–"
-        per_seed = " / ".join(
-            f"{v:+.3f}".replace("-", "−") for v in e.get("delta_by_seed", {}).values()
-        )
+        per_seed = " · ".join(f"s{k} {_iv(v, True)}" for k, v in e.get("delta_by_seed", {}).items())
         base = f" (vs {e['base']}{'' if e.get('delta_paired', True) else ', unpaired'})"
         lines.append(
             f"| **{e['key']}**: {e['label']} | {e['group']} | {seeds} | "
