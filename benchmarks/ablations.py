@@ -556,6 +556,8 @@ def _iv(d: Mapping[str, float] | None, signed: bool = False) -> str:
     if not d:
         return "–"
     f = "{:+.3f}" if signed else "{:.3f}"
+    if "low" not in d:  # a mean of results without per-tile sums: no interval
+        return f.format(d["value"]).replace("-", "−") + " [–]"
     return f"{f.format(d['value'])} [{f.format(d['low'])}, {f.format(d['high'])}]".replace("-", "−")
 
 

@@ -194,6 +194,10 @@ def test_summary_pools_seeds_and_pairs_differences(abl: ModuleType) -> None:
     results = {("rerun", s): _fake_result(abl, ref[s]) for s in abl.SEEDS}
     results |= {("l1", s): _fake_result(abl, worse[s]) for s in abl.SEEDS}
     results[("tta-none", 0)] = _fake_result(abl, ref[0])  # one seed only
+    # A reused benchmark result has no per-tile sums: pooled without an interval.
+    bare = {k: v for k, v in _fake_result(abl, worse[0]).items() if k != "tile_stats"}
+    results[("ref", 0)] = {**bare, "reused": "gs-1500", "command": "python x"}
+    results[("ref", 1)] = _fake_result(abl, ref[1])
     summary = abl.summarize(results)
     rows = {e["key"]: e for e in summary["rows"]}
     l1 = rows["l1"]
@@ -206,6 +210,10 @@ def test_summary_pools_seeds_and_pairs_differences(abl: ModuleType) -> None:
     assert rows["tta-none"]["delta"]["score"]["value"] == pytest.approx(0.0, abs=1e-12)
     assert rows["tta-none"]["delta_seeds"] == [0]
     assert "delta" not in rows["bilinear"]  # nothing measured
+    assert "low" not in rows["ref"]["pooled"]["score"]
+    want = (results[("ref", 0)]["score"]["value"] + results[("ref", 1)]["score"]["value"]) / 2
+    assert rows["ref"]["pooled"]["score"]["value"] == pytest.approx(want)
+    assert rows["rerun"]["delta_seeds"] == [1]  # the seed both have sums for
     assert {u["key"] for u in summary["unmeasured"]} == {"fp16-units", "bf16"}
     text = abl.markdown(summary)
     assert "**l1**" in text
