@@ -18,8 +18,10 @@ reference's runs another way (TTA mode, EMA weights, the top-3 ensemble, the val
 fold). Each job writes ``benchmarks/results/ablations/<name>.json`` with the score, the
 intervals and the per-tile sums behind them (so differences can be paired over the same
 held-out tiles), and is skipped when that file exists: ``next`` is resumable, and two
-lanes (``while python benchmarks/ablations.py next; do :; done``) share one queue
-through claim files (``benchmarks/runs/<name>.claim``; remove a stale one by hand).
+lanes (``benchmarks/ablation_lane.sh``, a loop over ``next``) share one queue
+through claim files (``benchmarks/runs/<name>.claim``; remove a stale one by hand). A
+job that fails leaves ``<name>.failed`` with the reason beside its claim, and the lane
+goes on with the next job.
 """
 
 from __future__ import annotations
@@ -519,7 +521,15 @@ def next_job() -> int:
     for job in pending():
         if job.ready() and _claim(job.name):
             print(f"{time.strftime('%H:%M:%S')} {job.name}: start", flush=True)
-            write_result(job, do_job(job))
+            try:
+                write_result(job, do_job(job))
+            except (Exception, SystemExit) as err:
+                # The claim stays, so the lane moves on to the next job; the reason is
+                # kept beside it (remove both and the run folder to try again).
+                note = accuracy.RUNS / f"{job.name}.failed"
+                note.write_text(f"{type(err).__name__}: {err}\n")
+                print(f"{time.strftime('%H:%M:%S')} {job.name}: FAILED ({err})", flush=True)
+                return 0
             print(f"{time.strftime('%H:%M:%S')} {job.name}: done", flush=True)
             return 0
     return 3
