@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +81,16 @@ def _report(tiles: list[Any]) -> dict[str, Any]:
     return score_with_intervals(tiles, resamples=1000).as_dict()
 
 
-def evaluate_checkpoint(
-    checkpoint: Path, tta: str = "d4", threads: int = 1, device: str = "cpu"
-) -> dict[str, Any]:
-    """Predict the held-out set with ``checkpoint`` on ``device`` (fp32) and score it."""
+def predict_tile_stats(
+    checkpoints: list[Path],
+    tta: str = "d4",
+    threads: int = 1,
+    device: str = "cpu",
+    samples: Iterable[dict[str, Any]] | None = None,
+) -> list[Any]:
+    """Per-tile statistics (:class:`geopose.intervals.TileStats`) of ``checkpoints`` (one
+    model, or several averaged as an ensemble) on ``samples`` (default: the held-out
+    set), predicted on ``device`` in fp32 with ``tta``."""
     import torch
 
     from geopose.inference.options import PredictOptions, make_predictor
@@ -92,18 +98,25 @@ def evaluate_checkpoint(
 
     torch.set_num_threads(threads)
     predictor = make_predictor(
-        [checkpoint], PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4)
+        list(checkpoints), PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4)
     )
     stats = []
-    start = time.perf_counter()
     with torch.inference_mode():
-        for s in heldout():
+        for s in heldout() if samples is None else samples:
             res = predictor.predict_tiles(s["image"][None], [s["gsd"]])[0]
             stats.append(
                 tile_stats(s["city"], s["agl"], s["scale"], s["angle"],
                            res.agl, res.scale, res.angle)
             )  # fmt: skip
-    out = _report(stats)
+    return stats
+
+
+def evaluate_checkpoint(
+    checkpoint: Path, tta: str = "d4", threads: int = 1, device: str = "cpu"
+) -> dict[str, Any]:
+    """Predict the held-out set with ``checkpoint`` on ``device`` (fp32) and score it."""
+    start = time.perf_counter()
+    out = _report(predict_tile_stats([checkpoint], tta, threads, device))
     out["predict_s"] = time.perf_counter() - start
     return out
 
@@ -198,8 +211,9 @@ def ceilings() -> dict[str, Any]:
 # --- training runs -----------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train with ``geopose train`` (a subprocess, as a user runs it), then evaluate."""
+def train(args: argparse.Namespace) -> float:
+    """Train ``args.name`` with ``geopose train`` (a subprocess, as a user runs it) unless
+    ``args.reuse`` finds its last checkpoint; the training time (s, NaN when reused)."""
     ensure_data(args.train_tiles)
     out = RUNS / args.name
     cmd = [
@@ -210,7 +224,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         *([f"train.device={args.device}"] if args.device != "cpu" else []), *args.overrides,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    last = out / "checkpoints" / "last.safetensors"
+    last = last_checkpoint(args.name)
     if last.is_file() and args.reuse:
         seconds = float("nan")
     else:
@@ -223,20 +237,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         if code != 0:
             raise SystemExit(f"training failed with exit code {code}; see {RUNS / args.name}.log")
-    report = evaluate_checkpoint(last, args.tta, args.threads, args.device)
+    return seconds
+
+
+def last_checkpoint(name: str) -> Path:
+    """The last checkpoint of run ``name``."""
+    return RUNS / name / "checkpoints" / "last.safetensors"
+
+
+def run_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces run ``args``."""
+    return " ".join(
+        [
+            "python benchmarks/accuracy.py run",
+            args.name,
+            f"--steps {args.steps} --train-tiles {args.train_tiles}",
+            f"--seed {args.seed} --recipe {args.recipe}",
+            "--",
+            *args.overrides,
+        ]
+    )
+
+
+def run_record(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    """The fields of a run's result that describe how it was trained."""
     return {
         "kind": "run",
         "name": args.name,
-        "command": " ".join(
-            [
-                "python benchmarks/accuracy.py run",
-                args.name,
-                f"--steps {args.steps} --train-tiles {args.train_tiles}",
-                f"--seed {args.seed} --recipe {args.recipe}",
-                "--",
-                *args.overrides,
-            ]
-        ),
+        "command": run_command(args),
         "recipe": args.recipe,
         "steps": args.steps,
         "train_tiles_per_city": args.train_tiles,
@@ -245,8 +273,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "device": args.device,
         "train_s": seconds,
-        **report,
     }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train with ``geopose train`` (a subprocess, as a user runs it), then evaluate."""
+    seconds = train(args)
+    report = evaluate_checkpoint(last_checkpoint(args.name), args.tta, args.threads, args.device)
+    return {**run_record(args, seconds), **report}
 
 
 # --- output ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from geopose.intervals import score_with_intervals, tile_stats
+from geopose.intervals import difference, mean_over_models, score_with_intervals, tile_stats
 from geopose.metrics import GeoposeMetric
 
 
@@ -65,3 +65,73 @@ def test_height_bins_report_the_bias() -> None:
     tall = next(b for b in rep.cities["ATL"]["agl_bias_by_height"] if b["bin_m"][0] == 20.0)
     assert tall["bias_m"] == pytest.approx(-6.0)
     assert tall["relative_bias"]["value"] == pytest.approx(-0.2)
+
+
+def _models(seed: int, n: int, noises: tuple[float, ...]) -> list[list]:
+    """Models that predict the same truth with different noise (same tiles)."""
+    rng = np.random.default_rng(seed)
+    truth = []
+    for i in range(n):
+        t = rng.gamma(1.5, 4.0, size=(16, 16)).astype(np.float32)
+        truth.append((("ARG", "JAX")[i % 2], t, rng.uniform(0.3, 2.0), rng.uniform(0, 6.28)))
+    common = [rng.normal(0, 1, size=(16, 16)) for _ in range(n)]
+    models = []
+    for k, noise in enumerate(noises):
+        own = np.random.default_rng(100 + k)
+        tiles = []
+        for (city, t, s, a), c in zip(truth, common, strict=True):
+            # Every model shares the tile's hard part (common) and adds its own noise.
+            pred = (t + noise * (c + 0.2 * own.normal(0, 1, size=t.shape))).astype(np.float32)
+            tiles.append(tile_stats(city, t, s, a, pred, s * 1.1, a + 0.2))
+        models.append(tiles)
+    return models
+
+
+def test_mean_over_one_model_is_the_score_with_its_interval() -> None:
+    (model,) = _models(0, 16, (3.0,))
+    one = mean_over_models([model], resamples=300, seed=4)
+    ref = score_with_intervals(model, resamples=300, seed=4)
+    for name, want in (("score", ref.score), ("agl_r2", ref.agl_r2), ("vflow_r2", ref.vflow_r2)):
+        assert one[name].value == pytest.approx(want.value, rel=1e-12)
+        assert one[name].low == pytest.approx(want.low, rel=1e-12)
+        assert one[name].high == pytest.approx(want.high, rel=1e-12)
+
+
+def test_mean_over_models_averages_their_scores() -> None:
+    a, b = _models(1, 12, (2.0, 5.0))
+    both = mean_over_models([a, b], resamples=100)
+    sa, sb = (score_with_intervals(m, resamples=10).score.value for m in (a, b))
+    assert both["score"].value == pytest.approx((sa + sb) / 2, rel=1e-12)
+    assert both["score"].low <= both["score"].value <= both["score"].high
+
+
+def test_difference_is_paired_over_the_same_tiles() -> None:
+    a, b = _models(2, 24, (2.0, 2.5))
+    same = difference([a], [a], resamples=200)
+    assert same["score"].value == 0.0
+    assert same["score"].low == same["score"].high == 0.0
+    paired = difference([a], [b], resamples=400)
+    unpaired = difference([a], [b], paired=False, resamples=400)
+    want = (
+        score_with_intervals(a, resamples=10).score.value
+        - score_with_intervals(b, resamples=10).score.value
+    )
+    assert paired["score"].value == pytest.approx(want, rel=1e-12)
+    assert unpaired["score"].value == pytest.approx(want, rel=1e-12)
+    assert paired["score"].value > 0  # less noise scores higher
+    # The models share each tile's difficulty: pairing cancels it.
+    width = {k: d["score"].high - d["score"].low for k, d in (("p", paired), ("u", unpaired))}
+    assert width["p"] < 0.5 * width["u"]
+    assert paired["score"].low > 0
+
+
+def test_difference_refuses_models_scored_on_other_tiles() -> None:
+    a, _ = _models(3, 8, (2.0, 2.0))
+    (other,) = _models(4, 8, (2.0,))
+    with pytest.raises(ValueError, match="differs"):
+        difference([a], [other])
+    with pytest.raises(ValueError, match="tiles"):
+        mean_over_models([a, a[:4]])
+    # Unpaired, the two sides may hold different tiles.
+    out = difference([a], [other], paired=False, resamples=50)
+    assert out["score"].low <= out["score"].value <= out["score"].high

@@ -329,3 +329,37 @@ def test_build_loss_without_terms_is_the_configs_default_recipe() -> None:
                 assert value == vars(b)[key], (name, key)
     direction = plain.terms["direction_cos_mse"]
     assert (direction.cos_weight, direction.mse_weight) == (1.0, 0.1)
+
+
+def test_a_term_of_weight_zero_is_switched_off_but_still_checked() -> None:
+    pred, batch = make_batch()
+    pred = {k: v for k, v in pred.items() if k != "lean_logits"}  # lean_bce would fail
+    config = {"agl_huber": 1.0, "lean_bce": {"weight": 0}, "scale_mse": {"weight": 0.0}}
+    total, terms = build_loss(config)(pred, batch)
+    assert set(terms) == {"agl_huber"}
+    assert total.item() == pytest.approx(value("agl_huber", pred, batch), rel=1e-6)
+    with pytest.raises(UsageError, match="lean_bce"):
+        build_loss({"agl_huber": 1.0, "lean_bce": 1.0})(pred, batch)
+    # Switched off, yet a bad parameter or kind is still an error.
+    with pytest.raises(UsageError, match="agl_huber"):
+        build_loss({"scale_mse": 1.0, "agl_huber": {"weight": 0, "delta": -1.0}})
+    with pytest.raises(UsageError, match="unknown kind"):
+        build_loss({"scale_mse": 1.0, "nonsense": {"weight": 0}})
+    with pytest.raises(UsageError, match="at least one term"):
+        build_loss({"agl_huber": 0})
+
+
+def test_a_recipe_switches_default_terms_off_by_weight_zero() -> None:
+    """Recipe loss terms merge into the default Huber terms (load_config deep-merges);
+    weight 0 is how a recipe replaces them (the ablation table's MSE row)."""
+    from geopose.config import load_config
+
+    merged = load_config(None, ["loss.terms.agl_mse.weight=1"]).loss.terms
+    assert {"agl_huber", "mag_huber", "agl_mse"} <= set(merged)
+    replaced = load_config(
+        None, ["loss.terms.agl_mse.weight=1", "loss.terms.agl_huber.weight=0"]
+    ).loss.terms
+    pred, batch = make_batch()
+    _, terms = build_loss(replaced)(pred, batch)
+    assert "agl_mse" in terms
+    assert "agl_huber" not in terms

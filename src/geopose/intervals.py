@@ -235,3 +235,106 @@ def score_with_intervals(
     report.score = _interval(score, (da + dv) / 2, confidence)
     report.tiles, report.resamples, report.confidence = len(tiles), resamples, confidence
     return report
+
+
+# ------------------------------------------------------------------ several models
+#: Figures :func:`mean_over_models` and :func:`difference` report.
+FIGURES = ("score", "agl_r2", "vflow_r2")
+
+
+def _city_index(tiles: Sequence[TileStats]) -> dict[str, NDArray[np.int64]]:
+    cities = sorted({t.city for t in tiles})
+    return {c: np.array([i for i, t in enumerate(tiles) if t.city == c]) for c in cities}
+
+
+def _check_same_tiles(models: Sequence[Sequence[TileStats]]) -> None:
+    """Models compared tile by tile must have been scored on the same tiles: same city
+    and the same truth sums (n, Σt, Σt²) at every position."""
+    if not models or not models[0]:
+        raise ValueError("no tiles to score")
+    first = models[0]
+    for other in models[1:]:
+        if len(other) != len(first):
+            raise ValueError(f"models scored on {len(first)} and {len(other)} tiles")
+        for i, (s, t) in enumerate(zip(first, other, strict=True)):
+            same = s.city == t.city and np.allclose(s.agl[:3], t.agl[:3], rtol=1e-6)
+            if not same:
+                raise ValueError(f"tile {i} differs between models ({s.city} / {t.city})")
+
+
+def _draws(
+    models: Sequence[Sequence[TileStats]],
+    idx: dict[str, NDArray[np.int64]],
+    pick: dict[str, NDArray[np.int64]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(value, draws) of the figures averaged over ``models``: value has shape (3,),
+    draws (resamples, 3); ``pick[city]`` (resamples × tiles of the city) are positions
+    into ``idx[city]``."""
+    values, draws = [], []
+    for tiles in models:
+        a = np.array([t.agl for t in tiles])
+        v = np.array([t.vflow for t in tiles])
+        va, vv, da, dv = [], [], [], []
+        for city, rows in idx.items():
+            chosen = rows[pick[city]]
+            va.append(r2(a[rows].sum(axis=0)))
+            vv.append(r2(v[rows].sum(axis=0)))
+            da.append(r2(a[chosen].sum(axis=1)))
+            dv.append(r2(v[chosen].sum(axis=1)))
+        agl, vfl = float(np.mean(va)), float(np.mean(vv))
+        values.append([(agl + vfl) / 2, agl, vfl])
+        ra, rv = np.mean(da, axis=0), np.mean(dv, axis=0)
+        draws.append(np.stack([(ra + rv) / 2, ra, rv], axis=1))
+    return np.mean(values, axis=0), np.mean(draws, axis=0)
+
+
+def _picks(
+    idx: dict[str, NDArray[np.int64]], resamples: int, rng: np.random.Generator
+) -> dict[str, NDArray[np.int64]]:
+    return {c: rng.integers(0, len(rows), size=(resamples, len(rows))) for c, rows in idx.items()}
+
+
+def mean_over_models(
+    models: Sequence[Sequence[TileStats]],
+    *,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """Score, AGL R² and VFLOW R² averaged over ``models`` (e.g. the seeds of one
+    recipe), all scored on the same tiles, with the percentile interval of resampling
+    those tiles within each city (one draw shared by every model). The interval covers
+    the tiles' sampling only, not the spread between models."""
+    _check_same_tiles(models)
+    idx = _city_index(models[0])
+    value, draws = _draws(models, idx, _picks(idx, resamples, np.random.default_rng(seed)))
+    return {f: _interval(value[j], draws[:, j], confidence) for j, f in enumerate(FIGURES)}
+
+
+def difference(
+    models_a: Sequence[Sequence[TileStats]],
+    models_b: Sequence[Sequence[TileStats]],
+    *,
+    paired: bool = True,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """``mean over models_a − mean over models_b`` of score, AGL R² and VFLOW R², with a
+    bootstrap interval. ``paired``: all models were scored on the same tiles, and each
+    resample draws the same tiles (within each city) for both sides, so what the tiles
+    share cancels; otherwise the two sides' tiles are resampled independently."""
+    if paired:
+        _check_same_tiles([*models_a, *models_b])
+    else:
+        _check_same_tiles(models_a)
+        _check_same_tiles(models_b)
+    rng = np.random.default_rng(seed)
+    idx_a = _city_index(models_a[0])
+    pick_a = _picks(idx_a, resamples, rng)
+    idx_b = idx_a if paired else _city_index(models_b[0])
+    pick_b = pick_a if paired else _picks(idx_b, resamples, rng)
+    va, da = _draws(models_a, idx_a, pick_a)
+    vb, db = _draws(models_b, idx_b, pick_b)
+    value, draws = va - vb, da - db
+    return {f: _interval(value[j], draws[:, j], confidence) for j, f in enumerate(FIGURES)}

@@ -397,7 +397,9 @@ def loss_kinds() -> dict[str, Callable[..., LossTerm]]:
 def build_loss(terms: Mapping[str, float | Mapping[str, Any]] | None = None) -> GeoposeLoss:
     """Build the composite loss from ``{name: weight | {weight, kind, **params}}``.
 
-    Raises :class:`UsageError` naming the term for an unknown kind or parameter.
+    A term of weight 0 is switched off: validated, but not built into the loss (so it
+    is neither computed nor reported). Raises :class:`UsageError` naming the term for an
+    unknown kind or parameter.
     """
     config = default_loss_terms() if terms is None else terms
     kinds = loss_kinds()
@@ -413,7 +415,13 @@ def build_loss(terms: Mapping[str, float | Mapping[str, Any]] | None = None) -> 
         if not (isinstance(weight, (int, float)) and math.isfinite(weight)):
             raise UsageError(f"loss term {name!r}: weight must be a finite number, got {weight!r}")
         try:
-            built[name] = (float(weight), kinds[kind](**params))
+            term = kinds[kind](**params)
         except (TypeError, ValueError) as err:
             raise UsageError(f"loss term {name!r} ({kind}): {err}") from None
+        if weight == 0:
+            # Switched off (load_config's way to drop a term a recipe file sets): checked
+            # above, but neither computed nor reported, so a term whose inputs the model
+            # lacks (lean_bce without a lean head) can be switched off too.
+            continue
+        built[name] = (float(weight), term)
     return GeoposeLoss(built)

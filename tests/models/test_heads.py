@@ -255,3 +255,48 @@ def test_output_scale_multiplies_the_dense_maps_and_must_be_positive() -> None:
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(UsageError, match="output_scale"):
             DenseHeadConfig(output_scale=bad)
+
+
+def test_output_stride_predicts_coarser_and_resizes_the_maps_bilinearly() -> None:
+    torch.manual_seed(0)
+    decoded = torch.randn(2, 16, 8, 8)
+    # Decoder stride 4: output_stride 2 keeps one of the two ×2 stages.
+    fine = DenseHead(DenseHeadConfig(hidden=(4,), shared_trunk=False), _spec(16, 4))
+    coarse = DenseHead(
+        DenseHeadConfig(hidden=(4,), shared_trunk=False, output_stride=2), _spec(16, 4)
+    ).eval()
+    n_deconv = sum(isinstance(m, torch.nn.ConvTranspose2d) for m in coarse.modules())
+    assert n_deconv == 2  # one stage per branch, against two for output_stride 1
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in fine.modules()) == 4
+    with torch.no_grad():
+        out = coarse(_inputs(decoded, (32, 32)))
+        gsd = torch.full((2,), 0.3)
+        half = coarse.height(coarse.trunk(decoded), gsd)  # the branch's own map, stride 2
+    assert tuple(half.shape) == (2, 1, 16, 16)
+    assert tuple(out["agl"].shape) == (2, 1, 32, 32)
+    expected = torch.nn.functional.interpolate(half, size=(32, 32), mode="bilinear")
+    torch.testing.assert_close(out["agl"], expected)
+
+
+def test_output_stride_must_be_a_power_of_two_within_the_decoder_stride() -> None:
+    for bad in (0, 3, -2, True, 2.0):
+        with pytest.raises(UsageError, match="output_stride"):
+            DenseHeadConfig(output_stride=bad)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="coarser than the decoder"):
+        DenseHead(DenseHeadConfig(output_stride=4), _spec(16, 2))
+    # Equal to the decoder's stride: no stage at all, the branches run on the decoder map.
+    head = DenseHead(DenseHeadConfig(hidden=(4,), output_stride=2), _spec(16, 2))
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in head.modules())
+    out = head(_inputs(torch.randn(1, 16, 8, 8), (16, 16)))
+    assert tuple(out["agl"].shape) == (1, 1, 16, 16)
+
+
+def test_output_stride_round_trips_through_the_model_spec() -> None:
+    spec = get_preset("tiny-lean-gs-bilinear")
+    assert spec.heads[0].output_stride == 2
+    again = ModelSpec.from_dict(spec.to_dict())
+    assert again == spec
+    model = create_model(spec).eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 64), torch.tensor([0.3]))
+    assert tuple(out["agl"].shape) == (1, 1, 64, 64)

@@ -2,12 +2,14 @@
 
 From the finest decoder map, ×2 upsampling stages (1×1 conv → ×2 upsampling that
 divides channels by 4 → optional 3×3 conv-BN-activation) reach stride 1 gradually,
-never in one bilinear jump. The stages are shared by both branches or owned by each
-(``shared_trunk``). The height branch gets the GSD (m/px) as an extra constant channel.
-Both outputs pass through a non-negative activation (``identity``: raw, signed). The
-last convolution of each branch (to one channel) and the output activation run in
-float32 outside autocast: under bf16 a height of 200 m would otherwise be rounded to a
-multiple of 1 m (bf16 keeps 8 significant bits) before the loss and the metric see it.
+never in one bilinear jump (unless ``output_stride`` > 1 asks for that jump: the maps
+are then predicted at that stride and resized bilinearly to the image). The stages are
+shared by both branches or owned by each (``shared_trunk``). The height branch gets the
+GSD (m/px) as an extra constant channel. Both outputs pass through a non-negative
+activation (``identity``: raw, signed). The last convolution of each branch (to one
+channel) and the output activation run in float32 outside autocast: under bf16 a
+height of 200 m would otherwise be rounded to a multiple of 1 m (bf16 keeps 8
+significant bits) before the loss and the metric see it.
 """
 
 from __future__ import annotations
@@ -120,6 +122,14 @@ class DenseHead(nn.Module):
             raise UsageError(
                 f"dense head: decoder stride {spec.decoder_stride} is not a power of 2"
             )
+        if config.output_stride > spec.decoder_stride:
+            raise UsageError(
+                f"dense head: output_stride {config.output_stride} is coarser than the "
+                f"decoder's stride {spec.decoder_stride}"
+            )
+        # Stages from the decoder's stride down to output_stride; the maps are resized
+        # bilinearly from there to the image (resize_to in forward).
+        n_stages -= round(math.log2(config.output_stride))
         self.dropout = nn.Dropout2d(config.dropout)
         ch = spec.decoder_channels
         branch_stages = n_stages

@@ -94,6 +94,46 @@ PRESETS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        **_TINY_LEAN_GS,
+        "name": "tiny-lean-gs-bilinear",
+        "description": "tiny-lean-gs whose height branch predicts at the decoder's stride 2 "
+        "and is resized bilinearly to the image (no stride-1 stage; ablation)",
+        "heads": [
+            {"kind": "dense", "hidden": [8], "magnitude": False, "output_stride": 2},
+            *_TINY_LEAN_GS["heads"][1:],
+        ],
+    },
+    {
+        **_TINY_LEAN_GS,
+        "name": "tiny-lean-gs-nogsd",
+        "description": "tiny-lean-gs without the GSD input to the height branch (ablation)",
+        "heads": [
+            {"kind": "dense", "hidden": [8], "magnitude": False, "height_gsd_at": None},
+            *_TINY_LEAN_GS["heads"][1:],
+        ],
+    },
+    {
+        **_TINY_LEAN_GS,
+        "name": "tiny-gs-pooled",
+        "description": "tiny-lean-gs with the 2nd place's orientation head (MLP on the "
+        "pooled deepest encoder map) instead of the lean head (ablation)",
+        "heads": [*_TINY_LEAN_GS["heads"][:2], {"kind": "orientation", "hidden": [64]}],
+    },
+    {
+        **_TINY_LEAN_GS,
+        "name": "tiny-gs-dense-orient",
+        "description": "tiny-lean-gs with the dense orientation head (per-pixel directions "
+        "pooled by attention over the AGL gradient) instead of the lean head (ablation)",
+        "heads": [*_TINY_LEAN_GS["heads"][:2], {"kind": "dense_orientation", "hidden": 16}],
+    },
+    {
+        **_TINY_LEAN_GS,
+        "name": "tiny-convnext-lean-gs",
+        "description": "tiny-lean-gs on timm's test_convnext encoder (ConvNeXt blocks, "
+        "stride-4 patch stem; about 1.1x the reference's CPU step time; ablation)",
+        "encoder": {"name": "test_convnext", "out_indices": [0, 1, 2, 3]},
+    },
+    {
         "name": "small-lean-gs",
         "description": "small-lean with the global scale head (scale regressed per image)",
         "encoder": {"name": "mobilenetv4_conv_small"},
