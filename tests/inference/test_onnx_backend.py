@@ -164,3 +164,20 @@ def test_predict_verb_backends_write_the_same_files(
         scale_o, angle_o = read_vflow(outs["onnx"] / vflow_name(entry.id))
         assert scale_o == pytest.approx(scale_t, rel=1e-4, abs=1e-6)
         assert angle_o == pytest.approx(angle_t, abs=1e-4)
+
+
+def test_auto_predicts_with_torch_when_the_graph_cache_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cache is a speed-up: an unwritable cache folder makes ``auto`` fall back to
+    PyTorch with a one-line note, and ``--backend onnx`` fail naming the file."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("GEOPOSE_CACHE", str(blocked))
+    model = _randomised("tiny", seed=3)
+    auto = network_predictor(model, PredictOptions(device="cpu", precision="fp32"))
+    assert isinstance(auto.model, TTAModel)
+    assert isinstance(auto.model.model, GeoposeModel)
+    assert "using torch" in capsys.readouterr().err
+    with pytest.raises(OSError, match="blocked"):
+        network_predictor(model, PredictOptions(device="cpu", precision="fp32", backend="onnx"))

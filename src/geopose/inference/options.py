@@ -7,6 +7,7 @@ the command line speak one vocabulary.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from geopose.errors import UsageError
+from geopose.errors import OutputError, UsageError
 from geopose.inference.load_model import file_sha256
 from geopose.inference.predictor import Predictor, build_model
 from geopose.inference.tta import TTAModel, tta_views
@@ -153,9 +154,18 @@ def _onnx_converter(options: PredictOptions, runtime: Runtime) -> Callable[[nn.M
     strict = options.backend == "onnx"
 
     def convert(network: nn.Module) -> nn.Module:
-        if not strict and supports_onnx(network) is not None:
+        if strict:
+            return onnx_network(network, threads=options.threads)
+        if supports_onnx(network) is not None:
             return network
-        return onnx_network(network, threads=options.threads)
+        try:
+            return onnx_network(network, threads=options.threads)
+        except (OutputError, OSError) as err:
+            # The graph cache is a speed-up: when it cannot be written (read-only home,
+            # full disk, file-size limit) ``auto`` predicts with PyTorch instead of failing.
+            print(f"geopose: the ONNX backend is not available ({err}); using torch",
+                  file=sys.stderr)  # fmt: skip
+            return network
 
     return convert
 
