@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -330,8 +331,8 @@ class Job:
 
 def _order() -> list[Job]:
     """Every job, most important first (seed 1 of rows measured at seed 0 first, then
-    the reference's reruns, their eval rows, the losses, heads, orientation,
-    augmentation, encoder and the split)."""
+    the reference's reruns, their eval rows, then seed 0 of the losses, heads,
+    orientation, augmentation, encoder and the split, then their seed 1)."""
     first = [("rerun", 0), ("mse", 0), ("rerun", 1), ("mse", 1)]
     jobs = [Job(BY_KEY[k], s) for k, s in first]
     # Reused results lack the per-tile sums: their runs' last checkpoints are scored
@@ -340,9 +341,11 @@ def _order() -> list[Job]:
     evals = [r for r in ROWS if r.measure == "eval" and r.base == "rerun"]
     jobs += [Job(r, s) for s in SEEDS for r in evals]
     trained = [r for r in ROWS if r.measure == "train" and r.key not in ("ref", "rerun")]
-    for r in trained:
-        jobs += [Job(r, s) for s in SEEDS if s not in r.reuse]
-    jobs += [Job(BY_KEY["val-city"], s) for s in SEEDS]
+    # Breadth first: every row at seed 0 (and the split's validation score) before any
+    # row's seed 1, so a session that ends early leaves a whole table, one seed deep.
+    for s in SEEDS:
+        jobs += [Job(r, s) for r in trained if s not in r.reuse]
+        jobs.append(Job(BY_KEY["val-city"], s))
     seen: set[str] = set()
     out = []
     for j in jobs:
@@ -458,6 +461,19 @@ _RUN_FIELDS = ("kind", "command", "recipe", "steps", "train_tiles_per_city", "ov
                "threads", "device", "train_s")  # fmt: skip
 
 
+def finished_training_s(run: str) -> float | None:
+    """The wall time (s) of ``run``'s training when it reached ``REF_STEPS`` and wrote its
+    last checkpoint (the trainer's closing line in ``<run>.log``); None otherwise."""
+    log = accuracy.RUNS / f"{run}.log"
+    if not (accuracy.last_checkpoint(run).is_file() and log.is_file()):
+        return None
+    for line in reversed(log.read_text().splitlines()):
+        found = re.match(rf"finished: step {REF_STEPS},.*, ([0-9.]+) s; run in ", line)
+        if found:
+            return float(found.group(1))
+    return None
+
+
 def do_job(job: Job) -> dict[str, Any]:
     """Run ``job`` (train and score, or score checkpoints) and return its result."""
     row, seed = job.row, job.seed
@@ -470,12 +486,21 @@ def do_job(job: Job) -> dict[str, Any]:
         tta, samples = "d4", None
     elif row.measure == "train":
         args = run_args(row, seed)
-        cpu = _children_cpu_s()
-        seconds = accuracy.train(args)
-        record.update(accuracy.run_record(args, seconds))
-        # Wall time counts pauses (the machine is shared; jobs may be stopped for
-        # minutes): the training process's own CPU time is the comparable figure.
-        record["train_cpu_s"] = _children_cpu_s() - cpu
+        finished = finished_training_s(args.name)
+        if finished is not None:
+            # The training ran to its last step but the job stopped before it was scored
+            # (a session's end): score that checkpoint rather than train again.
+            args.reuse = True
+            accuracy.train(args)
+            record.update(accuracy.run_record(args, finished))
+            record["train_cpu_s"] = None
+        else:
+            cpu = _children_cpu_s()
+            seconds = accuracy.train(args)
+            record.update(accuracy.run_record(args, seconds))
+            # Wall time counts pauses (the machine is shared; jobs may be stopped for
+            # minutes): the training process's own CPU time is the comparable figure.
+            record["train_cpu_s"] = _children_cpu_s() - cpu
         checkpoints = [accuracy.last_checkpoint(args.name)]
         tta, samples = "d4", None
     elif row.measure == "eval":

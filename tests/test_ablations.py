@@ -220,3 +220,28 @@ def test_summary_pools_seeds_and_pairs_differences(abl: ModuleType) -> None:
     assert "Not measured here" in text
     assert "abl-l1-s1" in text  # the reproducing command
     assert "−" in text  # negative differences are typeset with a minus sign
+
+
+def test_a_finished_training_is_scored_not_trained_again(
+    abl: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A job stopped after its training finished (the session ended during scoring) must
+    # not train again; one whose training stopped early must.
+    monkeypatch.setattr(abl.accuracy, "RUNS", tmp_path)
+    name = "abl-x-s0"
+    (tmp_path / name / "checkpoints").mkdir(parents=True)
+    (tmp_path / name / "checkpoints" / "last.safetensors").write_bytes(b"x")
+    log = tmp_path / f"{name}.log"
+    steps = abl.REF_STEPS
+    log.write_text(
+        f"step {steps}\nfinished: step {steps}, epoch 24, validation score 0.1790 (best "
+        f"0.2274), skipped steps 0, 2130.4 s; run in /a, b/{name}\n"
+    )
+    assert abl.finished_training_s(name) == pytest.approx(2130.4)
+    log.write_text(
+        f"time_limit: step {steps - 1}, epoch 24, validation score 0.1, 9.0 s; run in /a\n"
+    )
+    assert abl.finished_training_s(name) is None
+    log.write_text(f"finished: step {steps}, epoch 24, validation score 0.1, 9.0 s; run in /a\n")
+    (tmp_path / name / "checkpoints" / "last.safetensors").unlink()
+    assert abl.finished_training_s(name) is None
