@@ -98,7 +98,8 @@ def predict_tile_stats(
 
     torch.set_num_threads(threads)
     predictor = make_predictor(
-        list(checkpoints), PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4)
+        list(checkpoints),
+        PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4, threads=threads),
     )
     stats = []
     with torch.inference_mode():
