@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import os
+import signal
+import time
 
 import pytest
 import torch
 import torch.distributed as dist
 
-from geopose.errors import UsageError
-from geopose.runtime import Runtime, pick_device, set_threads
+from geopose.errors import JobAborted, UsageError
+from geopose.runtime import Runtime, peer_failure, pick_device, set_threads, sigterm_raises
 
 
 def test_from_env_reads_torchrun_variables() -> None:
@@ -178,3 +181,28 @@ def test_peak_rss_is_the_childs_own_not_its_parents() -> None:
     assert before < 1000, "the child inherited its parent's peak"
     assert after - before > 250
     del held
+
+
+def test_sigterm_raises_job_aborted_in_the_block_and_restores_the_handler() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+
+    def stopped_by_sigterm() -> None:
+        with sigterm_raises("run: stopped"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)  # the handler interrupts this
+
+    with pytest.raises(JobAborted, match=r"^run: stopped$"):
+        stopped_by_sigterm()
+    # Outside a process group the previous handler comes back, after a failure too.
+    assert signal.getsignal(signal.SIGTERM) is before
+    with sigterm_raises("unused"):
+        pass
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_peer_failure_knows_a_lost_peer_from_other_errors() -> None:
+    lost = "[gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:32922"
+    assert peer_failure(RuntimeError(lost))
+    assert peer_failure(dist.DistBackendError("NCCL communicator was aborted"))
+    assert not peer_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not peer_failure(ValueError(lost))

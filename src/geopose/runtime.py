@@ -27,18 +27,21 @@ themselves.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import resource
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
-from geopose.errors import UsageError
+from geopose.errors import JobAborted, UsageError
 from geopose.precision import resolve_precision
 
 _T = TypeVar("_T")
@@ -240,3 +243,57 @@ def leave_group() -> None:
     """Leave the torch.distributed process group if this process is in one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def sigterm_raises(message: str) -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`JobAborted` with ``message`` in this
+    process, so the command ends with one line and exit code 3 instead of dying
+    silently with signal 15.
+
+    SIGTERM is what torchrun sends every other rank when one of them dies, and what
+    batch schedulers send before they kill a job. The exception unwinds like any error:
+    an atomic write in progress removes its temporary file, and the checkpoints already
+    renamed stay, so the run resumes. Processes forked inside the block (data-loader
+    workers) inherit the handler; they die of the signal as by default. Outside the
+    main thread (where Python cannot install handlers) the block changes nothing.
+
+    When the block fails in a process of a distributed group, SIGTERM stays ignored:
+    torchrun sends it to every other rank the moment one rank dies, while this one is
+    already unwinding from the failed collective; dying of it would lose the one-line
+    reason and the exit code.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def _raise(signum: int, frame: object) -> None:
+        if os.getpid() != owner:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        signal.signal(signum, signal.SIG_IGN)  # once is enough: let the job unwind
+        raise JobAborted(message)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    except BaseException:
+        grouped = dist.is_available() and dist.is_initialized()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if grouped else previous)
+        raise
+    signal.signal(signal.SIGTERM, previous)
+
+
+def peer_failure(err: BaseException) -> bool:
+    """True when ``err`` is a collective's failure because another process of the group
+    went away (gloo: connection closed or reset; NCCL: a remote error or an abort)."""
+    backend_error = getattr(dist, "DistBackendError", ())
+    if isinstance(err, backend_error):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and any(
+        marker in text
+        for marker in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+    )

@@ -7,8 +7,10 @@ uninterrupted run's exactly (single process; the trials run in
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,42 @@ def test_kill_between_the_two_checkpoint_renames_still_resumes_exactly(
     got = load_checkpoint(torn)[0]
     assert set(got) == set(want)
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_sigterm_stops_training_in_one_line_and_the_run_resumes(data: Path, tmp_path: Path) -> None:
+    """A batch scheduler's SIGTERM (or torchrun's, when another rank died): exit code 3,
+    one line that says how to go on, no temporary file, and the run resumes."""
+    run = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "geopose", "train", "--data", str(data), "--out", str(run),
+        "--config", "tiny", "--no-progress", "train.workers=0", "train.crop_size=32",
+        "train.batch_size=2", "data.folds=2", "train.max_steps=100000",
+        "train.checkpoint_every=1", "train.threads=1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        last = run / "checkpoints" / "last.safetensors"
+        while not last.is_file():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, stderr
+    assert stderr.strip().splitlines() == [
+        f"geopose train: error: {run}: stopped by SIGTERM (under torchrun: another process "
+        f"of the run failed); its last checkpoint is kept: resume with "
+        f"`geopose train --resume {run}`"
+    ]
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    step = load_checkpoint(last)[2]["step"]
+    resume = ["train", "--resume", str(run), "--no-progress", f"train.max_steps={step + 1}"]
+    assert main(resume) == 0
+    assert load_checkpoint(last)[2]["step"] == step + 1

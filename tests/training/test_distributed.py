@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,18 +64,25 @@ COMMON = (
 )  # fmt: skip
 
 
-def _torchrun(tmp: Path, data: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
-    script = tmp / "slow_decode.py"
-    script.write_text(SLOW_DECODE)
+def _torchrun_command(
+    tmp: Path, data: Path, args: list[str], wrapper: str = SLOW_DECODE, **env_extra: str
+) -> tuple[list[str], dict[str, str]]:
+    script = tmp / "wrapper.py"
+    script.write_text(wrapper)
     src = str(Path(geopose.__file__).resolve().parents[1])
     env = {
         **os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1",
-        "GEOPOSE_TEST_DECODE_S": str(DECODE_S),
+        "GEOPOSE_TEST_DECODE_S": str(DECODE_S), **env_extra,
     }  # fmt: skip
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         str(script), "train", "--data", str(data), *args,
     ]  # fmt: skip
+    return command, env
+
+
+def _torchrun(tmp: Path, data: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    command, env = _torchrun_command(tmp, data, args)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -147,3 +156,87 @@ def test_each_rank_resumes_its_own_random_state(
     a = load_checkpoint(ddp_run[0] / "checkpoints" / "last.safetensors")[0]
     b = load_checkpoint(run / "checkpoints" / "last.safetensors")[0]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+#: A wrapper that torchrun runs instead of ``-m geopose``: rank ``R`` of
+#: ``GEOPOSE_TEST_STALL=R:S`` stops before its optimizer step S+1 (after step S's
+#: checkpoint) and waits there, having written its pid to ``FLAGS/stalled``; every rank
+#: writes the exit code geopose returned to ``FLAGS/exit-<rank>``.
+STALL = """
+import os, sys, time
+from pathlib import Path
+from geopose.cli import main
+from geopose.training.trainer import Trainer
+
+rank = int(os.environ["RANK"])
+flags = Path(os.environ["GEOPOSE_TEST_FLAGS"])
+stall_rank, stall_step = map(int, os.environ["GEOPOSE_TEST_STALL"].split(":"))
+_step = Trainer.optimizer_step
+
+def _stalling(self, micro):
+    if rank == stall_rank and self.step == stall_step:
+        (flags / "stalled").write_text(str(os.getpid()))
+        time.sleep(600)
+    return _step(self, micro)
+
+Trainer.optimizer_step = _stalling
+code = main(sys.argv[1:])
+(flags / f"exit-{rank}").write_text(str(code))
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_rank_stops_the_run_cleanly_and_it_resumes_exactly(
+    synth_root: Path, ddp_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    # Rank 1 is SIGKILLed inside step 2, after step 1's checkpoint, while rank 0 waits
+    # for it in that step's gradient all-reduce. The run must stop by itself, long before
+    # its (deliberately long) collective timeout; rank 0 must end with geopose's one line
+    # and exit code 3 (not die of torchrun's SIGTERM, nor hang); no temporary file may
+    # be left; and resuming must end with the weights of an uninterrupted run.
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    run = tmp_path / "run"
+    cache = f"data.cache_dir={ddp_run[0].parent / 'cache'}"  # already built
+    command, env = _torchrun_command(
+        tmp_path, synth_root,
+        ["--out", str(run), *COMMON, cache, "train.group_timeout_s=600"],
+        wrapper=STALL, GEOPOSE_TEST_FLAGS=str(flags), GEOPOSE_TEST_STALL="1:1",
+    )  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (flags / "stalled").is_file():
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "rank 1 never reached step 2"
+            time.sleep(0.2)
+        time.sleep(0.5)  # the pid is written before the sleep starts
+        assert load_checkpoint(run / "checkpoints" / "last.safetensors")[2]["step"] == 1
+        killed_at = time.monotonic()
+        os.kill(int((flags / "stalled").read_text()), signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=240)
+        stopped_after = time.monotonic() - killed_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0
+    assert stopped_after < 120, stopped_after  # not the 600 s collective timeout
+    assert (flags / "exit-0").read_text() == "3", stderr[-3000:]
+    # torchrun's report: rank 1 died of SIGKILL, rank 0 of nothing (its SIGTERM, sent
+    # while it unwound, would have lost its exit code).
+    assert "(SIGKILL)" in stderr, stderr[-3000:]
+    assert "(SIGTERM)" not in stderr, stderr[-3000:]
+    assert not (flags / "exit-1").exists()
+    lines = [x for x in stderr.splitlines() if f"geopose train --resume {run}" in x]
+    assert len(lines) == 1, stderr[-3000:]  # rank 0's one line, naming how to go on
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+
+    _torchrun(tmp_path, synth_root, ["--resume", str(run), "train.group_timeout_s=45"])
+    resumed = load_checkpoint(run / "checkpoints" / "last.safetensors")[0]
+    whole = load_checkpoint(ddp_run[0] / "checkpoints" / "last.safetensors")[0]
+    assert resumed.keys() == whole.keys()
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)

@@ -9,7 +9,10 @@ a model (:mod:`geopose.commands.common`); here they set ``train.precision``,
 
 Under torchrun (``torchrun --nproc_per_node N -m geopose train ...``) every process runs
 this command; rank 0 writes RUN/. Exit codes: 0 finished (or stopped at the time
-limit), 2 usage error, 3 the run could not finish (e.g. repeated non-finite losses).
+limit), 2 usage error, 3 the run could not finish (e.g. repeated non-finite losses,
+SIGTERM, or another process of a torchrun job died: the survivors say so in one line
+each and keep the last checkpoint, so ``--resume RUN`` continues exactly; torchrun
+itself then exits 1).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from geopose.commands.common import add_json_option, add_progress_option, add_runtime_options
-from geopose.errors import EXIT_OK, UsageError
+from geopose.errors import EXIT_OK, JobAborted, UsageError
 from geopose.io.atomic import atomic_write_text
 from geopose.training.recipes import run_config
 
@@ -95,12 +98,22 @@ def _config_and_dir(args: argparse.Namespace) -> tuple[Any, str, bool]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb; returns the exit code."""
-    from geopose.runtime import leave_group
+    from geopose.runtime import leave_group, peer_failure, sigterm_raises
     from geopose.training.trainer import train
 
     config, out_dir, resume = _config_and_dir(args)
+    resume_hint = f"its last checkpoint is kept: resume with `geopose train --resume {out_dir}`"
     try:
-        result = train(config, out_dir, resume=resume, progress=not args.no_progress)
+        with sigterm_raises(f"{out_dir}: stopped by SIGTERM (under torchrun: another "
+                            f"process of the run failed); {resume_hint}"):  # fmt: skip
+            result = train(config, out_dir, resume=resume, progress=not args.no_progress)
+    except Exception as err:
+        if not peer_failure(err):
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise JobAborted(
+            f"{out_dir}: another process of the run stopped ({first[:200]}); {resume_hint}"
+        ) from err
     finally:
         leave_group()
     if result.rank != 0:
