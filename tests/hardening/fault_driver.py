@@ -1,6 +1,7 @@
 """Kill-and-rerun trials of ``geopose train`` and ``geopose predict`` (run as a script).
 
     python fault_driver.py train   --data DIR --work DIR --trials N --steps S --seed K
+    python fault_driver.py train-ddp --data DIR --work DIR --trials N --steps S --seed K
     python fault_driver.py predict --data DIR --work DIR --trials N --ckpt FILE --seed K
 
 The driver imports geopose once, then runs every job in a forked child process (the
@@ -12,16 +13,25 @@ job (``train --resume`` when a checkpoint exists, else the original command; the
 ``predict`` command) to the end. One uninterrupted run is the reference. Prints one
 JSON object: per trial the kill point and whether the final files equal the
 reference's exactly.
+
+``train-ddp`` runs the same trials under ``torchrun --nproc_per_node 2`` (gloo, one
+thread a process): the whole job — torchrun and both ranks — is SIGKILLed at once, as
+when a machine loses power or the job is killed by its scheduler, and ``torchrun …
+train --resume`` finishes it; the reference is an uninterrupted two-process run. (Too
+slow for the suite, whose two-process case is one deterministic kill of one rank:
+``tests/training/test_distributed.py``; docs/reliability.md has this mode's result.)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -173,6 +183,78 @@ def train_trials(data: Path, work: Path, trials: int, steps: int, rng: random.Ra
     return {"steps": steps, "trials": results}
 
 
+# ----------------------------------------------------------------- train, two processes
+def _torchrun(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start ``torchrun --nproc_per_node 2 -m geopose ARGV`` (output to /dev/null)."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+        "2", "-m", "geopose", *argv,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def ddp_train_trials(data: Path, work: Path, trials: int, steps: int, rng: random.Random) -> dict:
+    ref = work / "reference"
+    proc = _torchrun(_train_argv(data, ref, steps))
+    first = None
+    while proc.poll() is None:
+        if first is None and _saved_step(ref) >= 1:
+            first = time.monotonic()
+        time.sleep(0.01)
+    if proc.returncode != 0:
+        raise SystemExit(f"reference run failed with exit code {proc.returncode}")
+    per_step = (time.monotonic() - (first or time.monotonic())) / max(steps - 1, 1)
+    want = _weights(ref)
+    results = []
+    for trial in range(trials):
+        run = work / f"trial{trial}"
+        target = rng.randint(1, steps - 1)
+        proc = _torchrun(_train_argv(data, run, steps))
+        while _saved_step(run) < target and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, per_step))
+        killed = proc.poll() is None
+        at = _saved_step(run)
+        for pid in _process_tree(proc.pid):  # torchrun and both ranks at once
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.5)  # the ranks' own exits (re-parented when torchrun went first)
+        if (run / "checkpoints" / "last.safetensors").exists():
+            code = _torchrun(["train", "--resume", str(run), "--no-progress"]).wait()
+        else:
+            code = _torchrun(_train_argv(data, run, steps)).wait()
+        got = _weights(run)
+        same = set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+        results.append(
+            {
+                "trial": trial,
+                "killed": killed,
+                "saved_step_at_kill": at,
+                "rerun_exit": code,
+                "final_step": _saved_step(run),
+                "identical": bool(same),
+            }
+        )
+    return {"steps": steps, "processes": 2, "trials": results}
+
+
 # ----------------------------------------------------------------------------- predict
 def _predict_argv(data: Path, out: Path, ckpt: Path) -> list[str]:
     return [
@@ -240,7 +322,7 @@ def predict_trials(data: Path, work: Path, trials: int, ckpt: Path, rng: random.
 
 def main_driver() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("job", choices=["train", "predict"])
+    parser.add_argument("job", choices=["train", "train-ddp", "predict"])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--trials", type=int, default=10)
@@ -251,6 +333,8 @@ def main_driver() -> None:
     rng = random.Random(args.seed)
     if args.job == "train":
         result = train_trials(args.data, args.work, args.trials, args.steps, rng)
+    elif args.job == "train-ddp":
+        result = ddp_train_trials(args.data, args.work, args.trials, args.steps, rng)
     else:
         result = predict_trials(args.data, args.work, args.trials, args.ckpt, rng)
     print("RESULT " + json.dumps(result))
