@@ -254,6 +254,7 @@ class Trainer:
         self.epoch_count = 0
         self.best: list[list[Any]] = []
         self.elapsed_before = 0.0  # training time of earlier sessions of this run
+        self._torn = False  # resumed from a state newer than last.safetensors
         self.history: list[dict[str, Any]] = []
         self.last_score: float | None = None
         self.lr = self.schedule.lr(0)
@@ -341,7 +342,8 @@ class Trainer:
         state = self.files.load_last()
         weights, _, extra = load_checkpoint(self.files.last)
         saved_step = int(extra.get("step", -1))
-        if saved_step < int(state["step"]) and isinstance(state.get("weights"), dict):
+        self._torn = saved_step < int(state["step"])
+        if self._torn and isinstance(state.get("weights"), dict):
             # Killed between renaming the state and the weights: the state is newer and
             # carries its own copy of the weights.
             weights = state["weights"]
@@ -400,6 +402,10 @@ class Trainer:
         if self.runtime.is_main:
             self.files.prepare(self.cfg_dict)
         if self.step >= self.total_steps:
+            if resume and self._torn:
+                # Killed between the two renames of the final checkpoint: the state holds
+                # the last step's weights, last.safetensors the step before; write it.
+                self._save_last()
             return self._result("already_finished")
         bar = tqdm(
             total=self.total_steps,
