@@ -153,6 +153,23 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run / "checkpoints" / "last.safetensors")[0]
 
 
+def _train_outcome(
+    run: Path, want: dict[str, torch.Tensor], trial: int, killed: bool, at: int, code: int
+) -> dict:
+    """One training trial's record: where it was killed, and whether the rerun ended at
+    the last step with exactly the reference's weights."""
+    got = _weights(run)
+    same = set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    return {
+        "trial": trial,
+        "killed": killed,
+        "saved_step_at_kill": at,
+        "rerun_exit": code,
+        "final_step": _saved_step(run),
+        "identical": bool(same),
+    }
+
+
 def train_trials(data: Path, work: Path, trials: int, steps: int, rng: random.Random) -> dict:
     ref = work / "reference"
     wait = _timed(_train_argv(data, ref, steps), lambda: _saved_step(ref))
@@ -168,18 +185,7 @@ def train_trials(data: Path, work: Path, trials: int, steps: int, rng: random.Ra
             code = _run(["train", "--resume", str(run), "--no-progress"])
         else:
             code = _run(_train_argv(data, run, steps))
-        got = _weights(run)
-        same = set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
-        results.append(
-            {
-                "trial": trial,
-                "killed": killed,
-                "saved_step_at_kill": at,
-                "rerun_exit": code,
-                "final_step": _saved_step(run),
-                "identical": bool(same),
-            }
-        )
+        results.append(_train_outcome(run, want, trial, killed, at, code))
     return {"steps": steps, "trials": results}
 
 
@@ -240,18 +246,7 @@ def ddp_train_trials(data: Path, work: Path, trials: int, steps: int, rng: rando
             code = _torchrun(["train", "--resume", str(run), "--no-progress"]).wait()
         else:
             code = _torchrun(_train_argv(data, run, steps)).wait()
-        got = _weights(run)
-        same = set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
-        results.append(
-            {
-                "trial": trial,
-                "killed": killed,
-                "saved_step_at_kill": at,
-                "rerun_exit": code,
-                "final_step": _saved_step(run),
-                "identical": bool(same),
-            }
-        )
+        results.append(_train_outcome(run, want, trial, killed, at, code))
     return {"steps": steps, "processes": 2, "trials": results}
 
 
