@@ -38,9 +38,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         )
     except OSError as err:
         raise OutputError(target, os_problem(err)) from None
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
+        # Inside the try, so that the temporary file is removed even if closing fails.
+        os.close(fd)
         # mkstemp creates 0600 files; give outputs the permissions of an ordinary file.
         os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
