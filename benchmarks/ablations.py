@@ -49,6 +49,7 @@ ROOT = HERE.parent
 OUT = HERE / "results" / "ablations"
 DOC = ROOT / "docs" / "ablations.md"
 TABLE_JSON = HERE / "results" / "ablations.json"
+FIGURE = ROOT / "docs" / "images" / "ablations.png"
 SEEDS = (0, 1)
 
 #: The reference recipe (see the module docstring): accuracy.py run's arguments.
@@ -732,11 +733,48 @@ def markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def effects_figure(summary: Mapping[str, Any]) -> Any:
+    """A forest plot: per row with a base, the change of score against it (pooled over
+    the seeds, with its 95 % interval) and each seed's change as a dot; rows in the
+    table's order, top to bottom."""
+    from geopose.viz.figure import new_figure
+
+    rows = [r for r in summary["rows"] if "delta" in r]
+    fig = new_figure(8.0, 0.8 + 0.32 * len(rows))
+    ax = fig.add_subplot()
+    labels = []
+    for y, r in enumerate(reversed(rows)):
+        d = r["delta"]["score"]
+        both = len(r["delta_seeds"]) > 1
+        colour = "tab:blue" if both else "tab:gray"
+        ax.errorbar(
+            d["value"], y, xerr=[[d["value"] - d["low"]], [d["high"] - d["value"]]],
+            fmt="s", color=colour, capsize=3, markersize=5,
+        )  # fmt: skip
+        for seed, ds in r["delta_by_seed"].items():
+            ax.plot(ds["value"], y, "o", color="black", markersize=3, alpha=0.6)
+            ax.annotate(f"s{seed}", (ds["value"], y), xytext=(2, 3), textcoords="offset points",
+                        fontsize=6, alpha=0.6)  # fmt: skip
+        seeds = ",".join(str(s) for s in r["delta_seeds"])
+        labels.append(f"{r['key']} ({r['group']}; seeds {seeds})")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("Δ held-out score against the row's base", fontsize=9)
+    ax.set_title("squares: pooled over the seeds, 95 % CI (grey: one seed so far); dots: each seed",
+                 fontsize=8)  # fmt: skip
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
 def write_table() -> str:
-    """Write results/ablations.json and the table in docs/ablations.md (between the
-    markers; the prose around them is kept); returns the Markdown."""
+    """Write results/ablations.json, the table in docs/ablations.md (between the
+    markers; the prose around them is kept) and the forest plot; returns the Markdown."""
+    from geopose.viz.figure import figure_png
+
     summary = summarize(load_results())
     TABLE_JSON.write_text(json.dumps(summary, indent=1) + "\n")
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    FIGURE.write_bytes(figure_png(effects_figure(summary)))
     text = markdown(summary)
     doc = DOC.read_text() if DOC.is_file() else f"# Ablations\n\n{BEGIN}\n{END}\n"
     if BEGIN not in doc or END not in doc:

@@ -220,6 +220,19 @@ def test_summary_pools_seeds_and_pairs_differences(abl: ModuleType) -> None:
     assert "Not measured here" in text
     assert "abl-l1-s1" in text  # the reproducing command
     assert "−" in text  # negative differences are typeset with a minus sign
+    # The forest plot: one row per row with a difference, in the table's order
+    # (top to bottom), its pooled interval drawn around the pooled difference.
+    fig = abl.effects_figure(summary)
+    ax = fig.axes[0]
+    ticks = [t.get_text().split(" ")[0] for t in ax.get_yticklabels()]
+    assert ticks == [e["key"] for e in reversed(summary["rows"]) if "delta" in e]
+    assert ticks[0] != ticks[-1]
+    l1_y = ticks.index("l1")
+    bar = next(c for c in ax.collections if c.get_segments()[0][0][1] == l1_y)
+    (x0, _), (x1, _) = bar.get_segments()[0]
+    assert (min(x0, x1), max(x0, x1)) == pytest.approx(
+        (l1["delta"]["score"]["low"], l1["delta"]["score"]["high"])
+    )
 
 
 def test_a_finished_training_is_scored_not_trained_again(
