@@ -91,6 +91,53 @@ def test_pixel_losses_match_numpy(fn: str, target: str, trim: float) -> None:
     assert got == pytest.approx(ref, rel=1e-5)
 
 
+@pytest.mark.parametrize("fn", ["huber", "mse", "l1"])
+@pytest.mark.parametrize("target", ["agl", "mag"])
+def test_height_weighted_pixel_losses_match_numpy(fn: str, target: str) -> None:
+    # tall_m = h: each valid pixel weighs 1 + true AGL / h; a weighted mean over the batch.
+    pred, batch = make_batch()
+    valid = np_(batch["valid"]).astype(bool)
+    agl = np_(batch["agl"])
+    true = agl * np_(batch["scale"])[:, None, None, None] if target == "mag" else agl
+    r = (np_(pred[target]) - true)[valid]
+    delta = {"agl": 10.0, "mag": 5.0}[target]
+    per_px = {"mse": r**2, "l1": np.abs(r)}.get(fn)
+    if per_px is None:
+        per_px = np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
+    w = 1.0 + agl[valid] / 7.0
+    ref = float((per_px * w).sum() / w.sum())
+    assert value(f"{target}_{fn}", pred, batch, tall_m=7.0) == pytest.approx(ref, rel=1e-5)
+    assert ref != pytest.approx(ref_pixel(np_(pred[target]), true, valid, fn, delta), rel=1e-3)
+
+
+def test_height_weighting_gives_a_tall_pixel_its_share_of_the_gradient() -> None:
+    # Two valid pixels with the same error, one on the street and one on a 50 m roof:
+    # with tall_m = 10 the roof's gradient is 6 times the street's, without it equal.
+    agl = torch.tensor([[[[0.0, 50.0, 7.0]]]])
+    batch = {"agl": agl, "valid": torch.tensor([[[[True, True, False]]]]),
+             "scale": torch.ones(1), "angle": torch.zeros(1)}  # fmt: skip
+    for tall_m, ratio in ((10.0, 6.0), (None, 1.0)):
+        pred = {"agl": (agl + 3.0).requires_grad_()}
+        total, _ = single("agl_mse", tall_m=tall_m)(pred, batch)
+        grad = torch.autograd.grad(total, pred["agl"])[0].flatten()
+        assert grad[1].item() == pytest.approx(ratio * grad[0].item(), rel=1e-6)
+        assert grad[2].item() == 0.0  # no-data
+
+
+@pytest.mark.parametrize("junk", [float("nan"), float("inf"), 1e9])
+def test_height_weights_ignore_what_no_data_pixels_hold(junk: float) -> None:
+    pred, batch = make_batch()
+    loss = single("mag_huber", tall_m=10.0)
+    total, _ = loss(pred, batch)
+    batch2 = dict(batch, agl=torch.where(batch["valid"], batch["agl"], torch.tensor(junk)))
+    total2, _ = loss(pred, batch2)
+    assert torch.equal(total, total2)
+    grads = torch.autograd.grad(total2, [pred["mag"]])[0]
+    assert torch.isfinite(grads).all()
+    batch2["valid"] = torch.zeros_like(batch["valid"])
+    assert loss(pred, batch2)[0].item() == 0.0
+
+
 def test_trimmed_kind_defaults_to_twenty_percent() -> None:
     pred, batch = make_batch()
     assert value("agl_trimmed_l1", pred, batch) == pytest.approx(
@@ -305,6 +352,9 @@ def test_composite_is_weighted_sum_and_reports_terms() -> None:
         {"agl_hubre": 1.0},
         {"agl_huber": {"deltaa": 3}},
         {"agl_l1": {"trim": 1.5}},
+        {"agl_huber": {"tall_m": 0}},
+        {"agl_huber": {"tall_m": float("nan")}},
+        {"agl_trimmed_huber": {"tall_m": 10.0}},
         {"agl_mse": {"weight": float("nan")}},
         {},
     ],
