@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import rasterio
+from rasterio.enums import Resampling
 
 from geopose.io.check import AglStats, check_layout
 from geopose.io.raster import write_agl, write_rgb
@@ -147,26 +148,28 @@ def test_full_mode_catches_damage_the_fast_mode_cannot_see(
     n = 512
     y, x = np.mgrid[0:n, 0:n]
     img = np.stack([x % 256, y % 256, (x * y) % 256]).astype(np.uint8)
-    # 128-px code-block tiles: the first half of the file holds every tile's coarse
-    # levels, so a reduced decode still works after the rest is cut off (OpenJPEG 2.5).
+    # Damage confined to the full resolution, the coarse levels intact. A truncated JPEG
+    # 2000 file cannot give that reliably here: whether OpenJPEG's reduced decode of a
+    # cut-off codestream fails depends on GDAL's decoding threads (with one thread it
+    # always fails), which made this test flaky. A tiled GeoTIFF with internal overviews
+    # can: its full-resolution tiles and its overviews are separate blocks. GDAL opens a
+    # raster by its content, so it can stand under the layout's name.
     profile = {
-        "driver": "JP2OpenJPEG",
-        "width": n,
-        "height": n,
-        "count": 3,
-        "dtype": "uint8",
-        "QUALITY": "100",
-        "REVERSIBLE": "YES",
-        "CODEC": "J2K",
-        "YCC": "NO",
-        "BLOCKXSIZE": "128",
-        "BLOCKYSIZE": "128",
-    }
+        "driver": "GTiff", "width": n, "height": n, "count": 3, "dtype": "uint8",
+        "tiled": True, "blockxsize": 128, "blockysize": 128, "compress": "deflate",
+    }  # fmt: skip
     with rasterio.open(rgb, "w", **profile) as ds:
         ds.write(img)
+    with rasterio.open(rgb, "r+") as ds:
+        ds.build_overviews([2, 4, 8], Resampling.nearest)
+    with rasterio.open(rgb) as ds:
+        assert ds.overviews(1) == [2, 4, 8]
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+        size = int(ds.get_tag_item("BLOCK_SIZE_1_1", "TIFF", bidx=1))
     write_agl(root / "train" / "JAX_001_AGL.tif", np.ones((n, n), np.float32))
-    data = rgb.read_bytes()
-    rgb.write_bytes(data[: len(data) // 2])
+    data = bytearray(rgb.read_bytes())
+    data[offset : offset + size] = bytes(size)  # one full-resolution tile: zeros
+    rgb.write_bytes(bytes(data))
     fast = check_layout(root, workers=1, progress=False)
     full = check_layout(root, full=True, workers=1, progress=False)
     assert fast.ok, fast.format_text()
