@@ -173,7 +173,7 @@ class PixelLoss(LossTerm):
 
     def forward(self, pred: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
         valid = _get(batch, "valid", "batch").to(torch.bool)
-        truth = _f32(_get(batch, "agl", "batch"))
+        truth = agl = _f32(_get(batch, "agl", "batch"))
         if self.target == "mag":
             scale = _f32(_get(batch, "scale", "batch"))
             ok = _labels_ok(batch).view(-1, *([1] * (valid.dim() - 1)))
@@ -184,7 +184,6 @@ class PixelLoss(LossTerm):
         values = elementwise(residual, self.fn, self.delta)
         if self.tall_m is None:
             return masked_mean(values, valid, self.trim)
-        agl = _f32(_get(batch, "agl", "batch"))
         zero = torch.zeros((), device=values.device)
         # Weights from the true heights (clamped at 0); no-data pixels weigh nothing,
         # whatever their AGL holds.
