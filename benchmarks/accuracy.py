@@ -6,6 +6,7 @@ score with 95 % bootstrap intervals, the ceilings oracles reach, and training ru
     python benchmarks/accuracy.py run NAME [--steps N] [--train-tiles N] [--seed S]
                                   [--recipe demo] [--threads 1] [-- key=value ...]
     python benchmarks/accuracy.py eval CHECKPOINT [--name NAME] [--tta d4]
+                                  [--on train-128]            # score training tiles
     python benchmarks/accuracy.py table                      # all results as Markdown
 
 Data (``benchmarks/data/``, made once, byte-identical for the seeds below):
@@ -75,6 +76,26 @@ def heldout() -> Iterator[dict[str, Any]]:
         yield load_sample(entry)
 
 
+def training_tiles(per_city: int, first: int = HELDOUT_PER_CITY) -> Iterator[dict[str, Any]]:
+    """The first ``first`` tiles per city of ``train-<per_city>`` with their truth, in the
+    held-out set's form: scored like it, they give a model's training-set score, and so
+    its generalisation gap."""
+    from geopose.io import load_sample, open_layout
+    from geopose.io.layout import TRAIN
+
+    root = train_root(per_city)
+    if not (root / "metadata.csv").is_file():
+        raise SystemExit(
+            f"{root} does not exist; make it with: accuracy.py data --train-tiles {per_city}"
+        )
+    taken = dict.fromkeys(CITIES, 0)
+    for entry in open_layout(root).entries(TRAIN):
+        sample = load_sample(entry)
+        if taken.get(sample["city"], first) < first:
+            taken[sample["city"]] += 1
+            yield sample
+
+
 def _report(tiles: list[Any]) -> dict[str, Any]:
     from geopose.intervals import score_with_intervals
 
@@ -113,11 +134,16 @@ def predict_tile_stats(
 
 
 def evaluate_checkpoint(
-    checkpoint: Path, tta: str = "d4", threads: int = 1, device: str = "cpu"
+    checkpoint: Path,
+    tta: str = "d4",
+    threads: int = 1,
+    device: str = "cpu",
+    samples: Iterable[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Predict the held-out set with ``checkpoint`` on ``device`` (fp32) and score it."""
+    """Predict ``samples`` (default: the held-out set) with ``checkpoint`` on ``device``
+    (fp32) and score them."""
     start = time.perf_counter()
-    out = _report(predict_tile_stats([checkpoint], tta, threads, device))
+    out = _report(predict_tile_stats([checkpoint], tta, threads, device, samples))
     out["predict_s"] = time.perf_counter() - start
     return out
 
@@ -355,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default=None)
     p.add_argument("--tta", default="d4")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--on", default="heldout", metavar="SET",
+        help="heldout (default) or train-N: the first 64 tiles per city of train-N",
+    )  # fmt: skip
     sub.add_parser("table", help="all results as a Markdown table")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:  # key=value overrides may follow a "--"
@@ -373,8 +403,14 @@ def main(argv: list[str] | None = None) -> int:
         _write(args.name, run(args))
     elif args.verb == "eval":
         ensure_data()
-        result = {"kind": "eval", "checkpoint": str(args.checkpoint),
-                  **evaluate_checkpoint(args.checkpoint, args.tta, device=args.device)}  # fmt: skip
+        samples = None
+        if args.on != "heldout":
+            if not args.on.startswith("train-") or not args.on[6:].isdigit():
+                parser.error(f"--on {args.on}: expected heldout or train-N")
+            samples = training_tiles(int(args.on[6:]))
+        result = {"kind": "eval", "checkpoint": str(args.checkpoint), "on": args.on,
+                  **evaluate_checkpoint(args.checkpoint, args.tta, device=args.device,
+                                        samples=samples)}  # fmt: skip
         _write(args.name or args.checkpoint.stem, result)
     else:
         print(table())

@@ -6,6 +6,9 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -79,3 +82,36 @@ def test_the_side_by_side_speed_benchmark_says_why_it_skips(tmp_path: Path) -> N
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert str(missing / "bloodaxe") in result["skipped"]
     assert str(tmp_path / "no-python") in result["skipped"]
+
+
+def _accuracy() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("accuracy", ROOT / "benchmarks" / "accuracy.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_tiles_give_the_first_tiles_of_each_city_with_their_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generalisation gap scores training tiles as the held-out set is scored: each
+    city's first tiles, with the labels the training run read."""
+    from geopose.data.synth import write_dataset
+    from geopose.io import load_sample, open_layout
+    from geopose.io.layout import TRAIN
+
+    accuracy = _accuracy()
+    monkeypatch.setattr(accuracy, "DATA", tmp_path)
+    with pytest.raises(SystemExit, match="train-3 does not exist"):
+        next(accuracy.training_tiles(3))
+    write_dataset(tmp_path / "train-3", accuracy.CITIES, 3, 0, 32, seed=5)
+    got = list(accuracy.training_tiles(3, first=2))
+    assert [s["city"] for s in got].count("ATL") == 2
+    assert sorted({s["city"] for s in got}) == sorted(accuracy.CITIES)
+    assert len(got) == 2 * len(accuracy.CITIES)
+    every = {s["id"]: s for s in map(load_sample, open_layout(tmp_path / "train-3").entries(TRAIN))}
+    for s in got:
+        assert np.array_equal(s["agl"], every[s["id"]]["agl"], equal_nan=True)
+        assert s["scale"] == every[s["id"]]["scale"]
