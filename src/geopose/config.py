@@ -67,6 +67,11 @@ class DataConfig:
     fold: int = 0  # the validation fold, 0 <= fold < folds
     split: Split = "city-stratified"
     cache_dir: str | None = None  # decoded-tile cache; default: ROOT/.geopose-cache
+    # True: train on fresh synthetic tiles rendered on the fly (one per item per epoch,
+    # of the cities of the training fold's tiles; never the same tile twice) instead of
+    # the fold's files; validation still uses the fold's files. Synthetic cities only.
+    stream: bool = False
+    stream_size: int = 256  # px, side of each streamed tile (at least train.crop_size)
 
 
 @dataclass
@@ -239,6 +244,11 @@ def validate(config: Config) -> None:
     """Cross-field checks that types alone cannot express."""
     if config.data.folds < 2:
         raise ConfigError(f"data.folds: need at least 2 folds, got {config.data.folds}")
+    if config.data.stream and config.data.stream_size < config.train.crop_size:
+        raise ConfigError(
+            f"data.stream_size: {config.data.stream_size} px is smaller than "
+            f"train.crop_size ({config.train.crop_size} px)"
+        )
     if not 0 <= config.data.fold < config.data.folds:
         raise ConfigError(
             f"data.fold: {config.data.fold} is outside 0..{config.data.folds - 1} "

@@ -7,9 +7,18 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from geopose.data.cache import RasterCache
-from geopose.data.dataset import TrainDataset, ValDataset, build_cache
+from geopose.data.dataset import (
+    SynthStreamDataset,
+    TrainDataset,
+    ValDataset,
+    build_cache,
+    stream_tile_seed,
+)
+from geopose.data.synth import generate_sample
+from geopose.errors import UsageError
 from geopose.io import Entry, Layout, load_sample
 from geopose.transforms import build_augmentation
 from geopose.transforms.warp import source_box
@@ -98,3 +107,35 @@ def test_a_crop_reads_only_its_window_of_the_cached_tile(
 def expected_hw(entry: Entry) -> tuple[int, int]:
     image = load_sample(entry, labels=False)["image"]
     return int(image.shape[0]), int(image.shape[1])
+
+
+def test_stream_renders_a_fresh_tile_per_item_and_epoch_reproducibly() -> None:
+    """Item i of epoch e is the renderer's tile for the stream's seed of (seed, e, i),
+    of city i, cropped by the same augmentation a file's tile gets; another epoch or
+    index gives another tile, the same triple the same one (a resumed run's tiles)."""
+    cities = ["JAX", "OMA", "JAX"]
+    ds = SynthStreamDataset(cities, size=48, level="d4", crop_size=32, seed=4)
+    ds.set_epoch(2)
+    got = ds[1]
+    tile = generate_sample("OMA", stream_tile_seed(4, 2, 1), 48)
+    reference = build_augmentation("d4", 32)
+    reference.reseed(np.random.default_rng([4, 2, 1]))
+    expected = reference(tile)
+    np.testing.assert_array_equal(got["image"], expected["image"])
+    np.testing.assert_array_equal(got["agl"], expected["agl"])
+    assert (got["city"], got["scale"], got["angle"]) == ("OMA", tile["scale"], expected["angle"])
+    assert got["image"].shape == (32, 32, 3)
+    assert got["agl"].dtype == np.float32
+    assert len(ds) == 3
+    _same(got, ds[1])
+    seeds = {stream_tile_seed(4, e, i) for e in range(50) for i in range(50)}
+    assert len(seeds) == 2500  # no tile twice
+    ds.set_epoch(3)
+    assert not np.array_equal(ds[1]["image"], got["image"])
+
+
+def test_stream_refuses_cities_the_renderer_does_not_know() -> None:
+    with pytest.raises(UsageError, match="PARIS is not a synthetic city preset"):
+        SynthStreamDataset(["JAX", "PARIS"], size=48, level="d4", crop_size=32)
+    with pytest.raises(UsageError, match="smaller than the 64 px crop"):
+        SynthStreamDataset(["JAX"], size=48, level="d4", crop_size=64)

@@ -18,7 +18,7 @@ from geopose.checkpoint import (
     read_tensors,
     save_checkpoint,
 )
-from geopose.config import Config, config_to_dict
+from geopose.config import Config, ConfigError, config_to_dict
 from geopose.data.collate import batch_to_device, collate_samples
 from geopose.data.dataset import ValDataset
 from geopose.data.folds import split_ids
@@ -247,6 +247,25 @@ def test_group_split_and_bf16_on_cpu(tiny_config: MakeConfig, tmp_path: Path) ->
     assert result.step == 2
     assert result.score is not None
     assert math.isfinite(result.score)
+
+
+def test_stream_trains_on_fresh_tiles_and_decodes_only_the_validation_files(
+    tiny_config: MakeConfig, tmp_path: Path
+) -> None:
+    """``data.stream``: the training items are rendered, not read, so only the
+    validation fold's rasters (an RGB and an AGL each) reach the cache; the run trains
+    and validates on the files as usual."""
+    cache = tmp_path / "cache"
+    config = tiny_config(
+        "train.max_steps=2", "data.stream=true", "data.stream_size=48", f"data.cache_dir={cache}"
+    )
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.step == 2
+    assert result.score is not None
+    assert math.isfinite(result.score)
+    assert len(list(cache.rglob("*.npy"))) == 2 * 3  # 3 validation tiles of 12
+    with pytest.raises(ConfigError, match=r"data\.stream_size: 24 px is smaller"):
+        tiny_config("data.stream=true", "data.stream_size=24")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,7 +46,7 @@ from geopose.checkpoint import load_checkpoint, read_checkpoint_header
 from geopose.config import Config, config_to_dict, load_config, read_yaml
 from geopose.data.cache import RasterCache
 from geopose.data.collate import Batch, batch_to_device, collate_samples
-from geopose.data.dataset import TrainDataset, ValDataset, build_cache
+from geopose.data.dataset import SynthStreamDataset, TrainDataset, ValDataset, build_cache
 from geopose.data.folds import split_ids
 from geopose.data.sampler import EpochSampler, steps_per_epoch
 from geopose.errors import DataError, JobAborted, UsageError
@@ -275,11 +275,21 @@ class Trainer:
         cache_dir = Path(c.data.cache_dir or Path(c.data.root) / ".geopose-cache")
         train_entries: list[Entry] = [entries[i] for i in train_ids]
         val_entries: list[Entry] = [entries[i] for i in val_ids]
-        build_cache_together([*train_entries, *val_entries], cache_dir, rt, self.progress)
         t = c.train
-        self.train_set = TrainDataset(
-            train_entries, cache_dir, level=c.augment.level, crop_size=t.crop_size, seed=t.seed
-        )
+        self.train_set: TrainDataset | SynthStreamDataset
+        if c.data.stream:
+            # Fresh tiles of the fold's cities, as many per epoch as the fold has: the
+            # epoch's length and city mix stay those of the files it replaces.
+            build_cache_together(val_entries, cache_dir, rt, self.progress)
+            self.train_set = SynthStreamDataset(
+                [e.city for e in train_entries], size=c.data.stream_size,
+                level=c.augment.level, crop_size=t.crop_size, seed=t.seed,
+            )  # fmt: skip
+        else:
+            build_cache_together([*train_entries, *val_entries], cache_dir, rt, self.progress)
+            self.train_set = TrainDataset(
+                train_entries, cache_dir, level=c.augment.level, crop_size=t.crop_size, seed=t.seed
+            )
         # Each rank validates a disjoint share of the tiles.
         self.val_set = ValDataset(val_entries[rt.rank :: rt.world_size], cache_dir)
         self.n_val = len(val_entries)
