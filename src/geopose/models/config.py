@@ -146,6 +146,10 @@ class DecoderConfig:
     by 4). ``upsample_conv``: a 3×3 conv (bias) → activation to the level's width right
     after the upsampling, before the skip concatenation (with ``nearest`` and ``plain``:
     the 1st place's ``TimmUnet`` decoder).
+    ``context``: windows (cells of the deepest encoder level, odd) whose mean features
+    are appended to that level before the first block — a roof pixel far from any facade
+    then sees the facades around it (:class:`geopose.models.decoder_unet.WindowContext`);
+    ``context_channels`` per window. Empty (default): none.
     """
 
     kind: str = "unet"
@@ -155,6 +159,20 @@ class DecoderConfig:
     activation: str = "relu"
     align_corners: bool = False
     upsample_conv: bool = False
+    context: tuple[int, ...] = ()
+    context_channels: int = 32
+
+    def __post_init__(self) -> None:
+        for window in self.context:
+            if (
+                isinstance(window, bool)
+                or not isinstance(window, int)
+                or window < 3
+                or window % 2 == 0
+            ):
+                raise UsageError(f"decoder: context window {window!r} must be an odd integer >= 3")
+        if self.context and self.context_channels < 1:
+            raise UsageError(f"decoder: context_channels {self.context_channels} must be >= 1")
 
 
 @dataclass(frozen=True)

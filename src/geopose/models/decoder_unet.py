@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from geopose.errors import UsageError
 from geopose.models.blocks import DepthwiseSeparableConv2d, conv_act, conv_bn_act, make_activation
@@ -71,6 +72,32 @@ class PlainBlock(nn.Module):
         return self.conv(x)
 
 
+class WindowContext(nn.Module):
+    """The deepest features, each window's mean of them appended (1×1 conv-BN-activation
+    to ``channels`` each).
+
+    The windows are fixed in cells (``k`` cells of stride s cover ``k·s`` px), not a
+    fraction of the input as a pyramid pooling's bins are, so a 128 px training crop and a
+    2048 px tile give each pixel the same context. At the borders the mean is over the
+    cells inside the image.
+    """
+
+    def __init__(self, in_ch: int, windows: Sequence[int], channels: int, activation: str) -> None:
+        super().__init__()
+        self.windows = tuple(windows)
+        self.projections = nn.ModuleList(
+            conv_bn_act(in_ch, channels, activation, kernel_size=1) for _ in self.windows
+        )
+        self.out_channels = in_ch + channels * len(self.windows)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pooled = [
+            proj(F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False))
+            for k, proj in zip(self.windows, self.projections, strict=True)
+        ]
+        return torch.cat([x, *pooled], dim=1)
+
+
 _BLOCKS: dict[str, type[nn.Module]] = {
     "conv": ConvBlock,
     "residual": ResidualBlock,
@@ -102,6 +129,14 @@ class UNetDecoder(nn.Module):
         skips = list(reversed(encoder_channels[:-1]))
         blocks, upsamples, up_convs = [], [], []
         in_ch = encoder_channels[-1]
+        # Absent (not empty) without the option, like upsample_convs below.
+        self.context = (
+            WindowContext(in_ch, config.context, config.context_channels, config.activation)
+            if config.context
+            else None
+        )
+        if self.context is not None:
+            in_ch = self.context.out_channels
         for i, out_ch in enumerate(config.channels):
             up = make_upsample(config.upsample, in_ch, config.align_corners)
             up_ch = up.out_channels
@@ -122,7 +157,7 @@ class UNetDecoder(nn.Module):
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
         """The finest decoder map, B × ``out_channels`` × H/out_stride × W/out_stride."""
-        x = features[-1]
+        x = features[-1] if self.context is None else self.context(features[-1])
         skips = list(reversed(features[:-1]))
         for i, (up, block) in enumerate(zip(self.upsamples, self.blocks, strict=True)):
             skip = skips[i] if i < len(skips) else None

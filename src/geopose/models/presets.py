@@ -78,6 +78,13 @@ PRESETS: tuple[dict[str, Any], ...] = (
     },
     {
         **_TINY_LEAN_GS,
+        "name": "tiny-lean-gs-ctx",
+        "description": "tiny-lean-gs whose deepest features get the mean features of 3x3 "
+        "and 7x7 windows (96 and 224 px): roof pixels see the facades around them",
+        "decoder": {**_TINY_LEAN_GS["decoder"], "context": [3, 7], "context_channels": 32},
+    },
+    {
+        **_TINY_LEAN_GS,
         "name": "tiny-lean-gs-half",
         "description": "tiny-lean-gs run at half resolution: 4x the context per pixel of "
         "compute, so a crop sees a tall building's roof and its lean together",
