@@ -8,6 +8,7 @@ score with 95 % bootstrap intervals, the ceilings oracles reach, and training ru
     python benchmarks/accuracy.py eval CHECKPOINT [--name NAME] [--tta d4]
                                   [--on train-128]            # score training tiles
     python benchmarks/accuracy.py table                      # all results as Markdown
+    python benchmarks/accuracy.py show CHECKPOINT... --out PNG [--city ATL] [--tiles 3]
 
 Data (``benchmarks/data/``, made once, byte-identical for the seeds below):
 ``heldout``: 64 tiles per city of 256 px (seed 2026, districts of its own);
@@ -310,6 +311,54 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {**run_record(args, seconds), **report}
 
 
+# --- pictures ----------------------------------------------------------------------------
+
+
+def show(checkpoints: list[Path], out: Path, city: str = "ATL", n_tiles: int = 3) -> None:
+    """Draw the ``n_tiles`` held-out tiles of ``city`` with the largest share of pixels
+    above 20 m: the image, the true AGL, and each checkpoint's AGL (d4 TTA, fp32) on the
+    true AGL's colour scale, with the mean over those tall pixels in each title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from geopose.inference.options import PredictOptions, make_predictor
+
+    torch.set_num_threads(1)
+    options = PredictOptions(tta="d4", precision="fp32", device="cpu", batch_size=1, threads=1)
+    predictors = [make_predictor([c], options) for c in checkpoints]
+    tiles = [s for s in heldout() if s["city"] == city]
+    if not tiles:
+        raise SystemExit(f"no held-out tile of city {city!r}; cities: {', '.join(CITIES)}")
+    tiles = sorted(tiles, key=lambda s: -float(np.mean(np.nan_to_num(s["agl"]) > 20.0)))
+    cols = 2 + len(checkpoints)
+    fig, axes = plt.subplots(n_tiles, cols, figsize=(3.2 * cols, 3.3 * n_tiles), squeeze=False)
+    for row, sample in zip(axes, tiles[:n_tiles], strict=False):
+        truth = sample["agl"]
+        tall = np.nan_to_num(truth) > 20.0
+        top = float(np.nanmax(truth))
+        row[0].imshow(sample["image"])
+        row[0].set_title(f"{sample['id']}\nscale {sample['scale']:.2f} px/m", fontsize=9)
+        row[1].imshow(truth, vmin=0, vmax=top)
+        row[1].set_title(f"true AGL (max {top:.0f} m)\n> 20 m: mean {truth[tall].mean():.0f} m",
+                         fontsize=9)  # fmt: skip
+        for ax, ckpt, predictor in zip(row[2:], checkpoints, predictors, strict=True):
+            with torch.inference_mode():
+                res = predictor.predict_tiles(sample["image"][None], [sample["gsd"]])[0]
+            ax.imshow(res.agl, vmin=0, vmax=top)
+            run = ckpt.parent.parent.name
+            title = f"{run}: max {res.agl.max():.0f} m\non true > 20 m: mean "
+            ax.set_title(f"{title}{res.agl[tall].mean():.0f} m", fontsize=9)
+        for ax in row:
+            ax.axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=72)
+    print(json.dumps({"figure": str(out), "tiles": [s["id"] for s in tiles[:n_tiles]]}))
+
+
 # --- output ------------------------------------------------------------------------------
 
 
@@ -386,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         help="heldout (default) or train-N: the first 64 tiles per city of train-N",
     )  # fmt: skip
     sub.add_parser("table", help="all results as a Markdown table")
+    p = sub.add_parser("show", help="draw held-out tiles with tall buildings and predictions")
+    p.add_argument("checkpoints", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--city", default="ATL")
+    p.add_argument("--tiles", type=int, default=3)
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:  # key=value overrides may follow a "--"
         argv.remove("--")
@@ -412,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
                   **evaluate_checkpoint(args.checkpoint, args.tta, device=args.device,
                                         samples=samples)}  # fmt: skip
         _write(args.name or args.checkpoint.stem, result)
+    elif args.verb == "show":
+        ensure_data()
+        show(args.checkpoints, args.out, args.city, args.tiles)
     else:
         print(table())
     return 0

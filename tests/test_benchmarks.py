@@ -12,13 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run_all() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
+def _script(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _run_all() -> ModuleType:
+    return _script("run_all")
 
 
 def test_flatten_names_rows_of_lists_by_their_text_fields() -> None:
@@ -84,15 +89,6 @@ def test_the_side_by_side_speed_benchmark_says_why_it_skips(tmp_path: Path) -> N
     assert str(tmp_path / "no-python") in result["skipped"]
 
 
-def _accuracy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("accuracy", ROOT / "benchmarks" / "accuracy.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_training_tiles_give_the_first_tiles_of_each_city_with_their_truth(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,7 +98,7 @@ def test_training_tiles_give_the_first_tiles_of_each_city_with_their_truth(
     from geopose.io import load_sample, open_layout
     from geopose.io.layout import TRAIN
 
-    accuracy = _accuracy()
+    accuracy = _script("accuracy")
     monkeypatch.setattr(accuracy, "DATA", tmp_path)
     with pytest.raises(SystemExit, match="train-3 does not exist"):
         next(accuracy.training_tiles(3))
