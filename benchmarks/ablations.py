@@ -195,6 +195,23 @@ ROWS: tuple[Row, ...] = (
         "~1.1x the step time) instead of the EfficientNet",
         change=("model.preset=tiny-convnext-lean-gs",),
     ),
+    # --- decoder context and the data regime (benchmarks/results/accuracy runs)
+    Row(
+        "context",
+        "decoder",
+        "window context: the deepest features get the mean features of 3x3 and 7x7 "
+        "cells (96 and 224 px; tiny-lean-gs-ctx, +14 % weights)",
+        change=("model.preset=tiny-lean-gs-ctx",),
+        reuse={0: "ctx-1500", 1: "ctx-1500-s1"},
+    ),
+    Row(
+        "stream",
+        "data",
+        "fresh synthetic tiles rendered for every item (data.stream: no tile seen twice) "
+        "instead of the 512 fixed training tiles",
+        change=("data.stream=true",),
+        reuse={0: "stream-1500", 1: "stream-1500-s1"},
+    ),
     # --- test-time augmentation and weights (scored from the reruns' checkpoints)
     Row("tta-none", "tta", "no TTA", measure="eval", source="tta:none"),
     Row("tta-flip", "tta", "flip TTA (2 views)", measure="eval", source="tta:flip"),

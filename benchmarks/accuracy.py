@@ -9,6 +9,7 @@ score with 95 % bootstrap intervals, the ceilings oracles reach, and training ru
                                   [--on train-128]            # score training tiles
     python benchmarks/accuracy.py table                      # all results as Markdown
     python benchmarks/accuracy.py show CHECKPOINT... --out PNG [--city ATL] [--tiles 3]
+    python benchmarks/accuracy.py curve [--out docs/images/accuracy_scaling.png]
 
 Data (``benchmarks/data/``, made once, byte-identical for the seeds below):
 ``heldout``: 64 tiles per city of 256 px (seed 2026, districts of its own);
@@ -359,6 +360,66 @@ def show(checkpoints: list[Path], out: Path, city: str = "ATL", n_tiles: int = 3
     print(json.dumps({"figure": str(out), "tiles": [s["id"] for s in tiles[:n_tiles]]}))
 
 
+def curve_points(results: Iterable[dict[str, Any]]) -> dict[tuple[str, int], list[Any]]:
+    """``(preset, seed)`` → ``[(steps, score, low, high), …]`` sorted by steps, from the
+    ``run`` results that trained a preset with the demo recipe, the default training set
+    and no other change (so their only difference is the compute)."""
+    points: dict[tuple[str, int], list[Any]] = {}
+    for r in results:
+        if (
+            r.get("kind") != "run"
+            or r.get("recipe") != "demo"
+            or (r.get("device") or "cpu") != "cpu"
+        ):
+            continue
+        changes = [o for o in r["overrides"] if o != "train.precision=fp32"]
+        if r["train_tiles_per_city"] != 128 or len(changes) != 1:
+            continue
+        key, _, preset = changes[0].partition("=")
+        if key != "model.preset":
+            continue
+        score = r["score"]
+        points.setdefault((preset, r["seed"]), []).append(
+            (r["steps"], score["value"], score["low"], score["high"])
+        )
+    return {k: sorted(v) for k, v in sorted(points.items())}
+
+
+def curve(out: Path) -> None:
+    """Plot score (95 % interval) against optimizer steps, one line per preset and seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    points = {k: v for k, v in curve_points(results).items() if len(v) > 1}
+    if not points:
+        raise SystemExit(f"no preset has runs at two step counts in {RESULTS}")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (preset, seed), pts in points.items():
+        steps, score, low, high = (np.array(c, dtype=float) for c in zip(*pts, strict=True))
+        ax.errorbar(steps, score, yerr=[score - low, high - score], marker="o", capsize=3,
+                    label=f"{preset}, seed {seed}")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ticks = sorted({pt[0] for pts in points.values() for pt in pts})
+    ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("optimizer steps (8 crops of 128 px each)")
+    ax.set_ylabel("held-out score (95 % interval)")
+    ax.axhline(0.80, color="grey", linestyle=":", label="the demo's goal (0.80)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    print(
+        json.dumps(
+            {"figure": str(out), "curves": {f"{k[0]} s{k[1]}": v for k, v in points.items()}}
+        )
+    )
+
+
 # --- output ------------------------------------------------------------------------------
 
 
@@ -440,6 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
     p.add_argument("--city", default="ATL")
     p.add_argument("--tiles", type=int, default=3)
+    p = sub.add_parser("curve", help="plot score against steps for each preset and seed")
+    p.add_argument(
+        "--out", type=Path, default=HERE.parent / "docs" / "images" / "accuracy_scaling.png"
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:  # key=value overrides may follow a "--"
         argv.remove("--")
@@ -469,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "show":
         ensure_data()
         show(args.checkpoints, args.out, args.city, args.tiles)
+    elif args.verb == "curve":
+        curve(args.out)
     else:
         print(table())
     return 0

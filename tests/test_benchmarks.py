@@ -111,3 +111,29 @@ def test_training_tiles_give_the_first_tiles_of_each_city_with_their_truth(
     for s in got:
         assert np.array_equal(s["agl"], every[s["id"]]["agl"], equal_nan=True)
         assert s["scale"] == every[s["id"]]["scale"]
+
+
+def test_the_scaling_curve_takes_only_runs_that_differ_in_compute() -> None:
+    accuracy = _script("accuracy")
+
+    def run(steps: int, seed: int, *changes: str, **extra: object) -> dict:
+        score = {"value": steps / 1e4, "low": steps / 1e4 - 0.01, "high": steps / 1e4 + 0.01}
+        return {"kind": "run", "recipe": "demo", "device": None, "train_tiles_per_city": 128,
+                "overrides": ["train.precision=fp32", *changes], "steps": steps, "seed": seed,
+                "score": score, **extra}  # fmt: skip
+
+    results = [
+        run(3000, 0, "model.preset=tiny-lean-gs"),
+        run(1500, 0, "model.preset=tiny-lean-gs"),
+        run(1500, 1, "model.preset=tiny-lean-gs"),
+        run(750, 0, "model.preset=small-lean-gs", device="cpu"),
+        run(1500, 0, "model.preset=tiny-lean-gs", "train.crop_size=256"),  # another change
+        run(1500, 0, "model.preset=tiny-lean-gs", train_tiles_per_city=512),
+        run(1500, 0, "model.preset=tiny-lean-gs", device="cuda"),
+        run(1500, 0, "loss.terms.agl_huber.tall_m=10"),
+        {"kind": "eval", "score": {}},
+    ]
+    points = accuracy.curve_points(results)
+    assert list(points) == [("small-lean-gs", 0), ("tiny-lean-gs", 0), ("tiny-lean-gs", 1)]
+    assert [p[0] for p in points[("tiny-lean-gs", 0)]] == [1500, 3000]
+    assert points[("tiny-lean-gs", 0)][0] == pytest.approx((1500, 0.15, 0.14, 0.16))
