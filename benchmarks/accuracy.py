@@ -92,10 +92,9 @@ def training_tiles(per_city: int, first: int = HELDOUT_PER_CITY) -> Iterator[dic
         )
     taken = dict.fromkeys(CITIES, 0)
     for entry in open_layout(root).entries(TRAIN):
-        sample = load_sample(entry)
-        if taken.get(sample["city"], first) < first:
-            taken[sample["city"]] += 1
-            yield sample
+        if taken.get(entry.city, first) < first:  # the layout knows the city: read only these
+            taken[entry.city] += 1
+            yield load_sample(entry)
 
 
 def _report(tiles: list[Any]) -> dict[str, Any]:
