@@ -181,6 +181,25 @@ def test_scale_mse_matches_numpy() -> None:
     assert value("scale_mse", pred, batch) == pytest.approx(ref, rel=1e-5)
 
 
+@pytest.mark.parametrize("fn", ["mse", "l1"])
+def test_log_scale_loss_matches_numpy_and_ignores_tiles_without_a_scale(fn: str) -> None:
+    pred, batch = make_batch()
+    p, t = np_(pred["scale"]).clip(1e-6), np_(batch["scale"])
+    r = np.log(p) - np.log(t)
+    ref = float(np.mean(r**2 if fn == "mse" else np.abs(r)))
+    assert value(f"scale_{fn}", pred, batch, log=True) == pytest.approx(ref, rel=1e-5)
+    # Relative: scaling truth and prediction together leaves the loss unchanged.
+    doubled = {**batch, "scale": batch["scale"] * 2}
+    pred2 = {**pred, "scale": pred["scale"] * 2}
+    assert value(f"scale_{fn}", pred2, doubled, log=True) == pytest.approx(ref, rel=1e-4)
+    # A tile whose true scale is 0 or NaN adds nothing and cannot make the loss NaN.
+    broken = {**batch, "scale": batch["scale"].clone()}
+    broken["scale"][0], broken["scale"][1] = 0.0, float("nan")
+    rest = r[2:]
+    ref_rest = float(np.mean(rest**2 if fn == "mse" else np.abs(rest)))
+    assert value(f"scale_{fn}", pred, broken, log=True) == pytest.approx(ref_rest, rel=1e-5)
+
+
 def test_city_r2_matches_numpy() -> None:
     pred, batch = make_batch()
     p, t = np_(pred["agl"]), np_(batch["agl"])

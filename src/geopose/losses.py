@@ -235,17 +235,28 @@ class DirectionLoss(LossTerm):
 
 
 class ScaleLoss(LossTerm):
-    """Loss of the predicted scale (px/m) against the true one, mean over tiles."""
+    """Loss of the predicted scale (px/m) against the true one, mean over tiles.
 
-    def __init__(self, fn: str = "mse", delta: float = 1.0):
+    ``log: true`` takes the residual of ``ln(scale)`` (a relative error): a scale of 0.3
+    px/m that is 0.1 off is as wrong as one of 2 px/m that is 0.7 off, and the term's
+    size no longer depends on the GSD of the batch's cities.
+    """
+
+    def __init__(self, fn: str = "mse", delta: float = 1.0, log: bool = False):
         super().__init__()
-        self.fn, self.delta = fn, float(delta)
+        self.fn, self.delta, self.log = fn, float(delta), bool(log)
         elementwise(torch.zeros(1), fn, self.delta)
 
     def forward(self, pred: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
         p = _f32(_get(pred, "scale", "pred")).reshape(-1)
+        truth = _f32(batch["scale"]).reshape(-1)
         ok = _labels_ok(batch).reshape(-1)
-        residual = masked_residual(p, _f32(batch["scale"]).reshape(-1), ok)
+        if self.log:
+            ok = ok & (truth > 0)
+            one = torch.ones((), device=p.device)
+            p = torch.log(p.clamp_min(1e-6))
+            truth = torch.log(torch.where(ok, truth, one))
+        residual = masked_residual(p, truth, ok)
         return masked_mean(elementwise(residual, self.fn, self.delta), ok)
 
 

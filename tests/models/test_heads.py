@@ -15,11 +15,17 @@ from geopose.data.synth import generate_sample
 from geopose.errors import UsageError
 from geopose.losses import LeanMaskLoss
 from geopose.models import create_model, get_preset
-from geopose.models.config import DenseHeadConfig, DenseOrientationHeadConfig, ModelSpec
+from geopose.models.config import (
+    DenseHeadConfig,
+    DenseOrientationHeadConfig,
+    GlobalScaleHeadConfig,
+    ModelSpec,
+)
 from geopose.models.direction import direction_to_angle
 from geopose.models.head_api import FeatureSpec, HeadInputs
 from geopose.models.head_dense import DenseHead
 from geopose.models.head_dense_orientation import attention_pool, gradient_magnitude
+from geopose.models.head_global_scale import GlobalScaleHead
 from geopose.models.head_lean_orientation import lean_direction
 
 
@@ -300,3 +306,51 @@ def test_output_stride_round_trips_through_the_model_spec() -> None:
     with torch.no_grad():
         out = model(torch.rand(1, 3, 64, 64), torch.tensor([0.3]))
     assert tuple(out["agl"].shape) == (1, 1, 64, 64)
+
+
+@pytest.mark.parametrize("preset", ["tiny-lean-gs-sd", "tiny-lean-gs-att"])
+def test_a_detached_scale_is_trained_by_the_scale_loss_alone(preset: str) -> None:
+    """``map_trains_scale: false``: the magnitude map's loss leaves the scale untouched."""
+    torch.manual_seed(0)
+    model = create_model(preset)
+    gsd = torch.tensor([0.3, 0.5])
+    out = model(torch.rand(2, 3, 64, 64), gsd)
+    # Both pools begin at init_cot / GSD for every image.
+    torch.testing.assert_close(out["scale"], 0.3 / gsd)
+    head = model.heads["global_scale"]
+    # The map is the detached AGL times the detached scale: no loss on it trains anything.
+    assert not out["mag"].requires_grad
+    out["scale"].sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+
+
+def test_attention_scale_is_the_weighted_mean_of_per_pixel_log_estimates() -> None:
+    """Estimates of log scale where the weights point, and the GSD prior around them."""
+    config = GlobalScaleHeadConfig(hidden=(4,), pool="attention", init_cot=0.4)
+    head = GlobalScaleHead(config, _spec(3, 1))
+    conv_in, _, _, conv_out = head.local  # type: ignore[misc]
+    with torch.no_grad():
+        # Identity-like: channel 0 of the decoded map is the estimate, channel 1 the logit.
+        conv_in.weight.zero_()
+        conv_in.bias.zero_()
+        conv_in.weight[0, 0, 1, 1] = 1.0
+        conv_in.weight[1, 1, 1, 1] = 1.0
+        conv_out.weight.zero_()
+        conv_out.weight[0, 0, 0, 0] = 1.0
+        conv_out.weight[1, 1, 0, 0] = 1.0
+    decoded = torch.zeros(2, 3, 8, 8)
+    decoded[:, 0] = 0.1  # flat ground: a weak estimate
+    decoded[0, 0, 2:4, 2:4] = 0.7  # a facade says log-scale +0.7 ...
+    decoded[0, 1, 2:4, 2:4] = 30.0  # ... and wins the attention
+    agl = torch.ones(2, 1, 8, 8)
+    out = head(HeadInputs((8, 8), [], decoded, torch.tensor([0.5, 0.5]), {"agl": agl}))
+    expected = 0.4 / 0.5 * torch.exp(torch.tensor([0.7, 0.1]))
+    torch.testing.assert_close(out["scale"], expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(out["mag"], expected[:, None, None, None].expand(2, 1, 8, 8))
+
+
+def test_global_scale_pool_options_are_checked() -> None:
+    with pytest.raises(UsageError, match="pool must be global or attention"):
+        GlobalScaleHeadConfig(pool="max")
+    with pytest.raises(UsageError, match="one hidden width"):
+        GlobalScaleHeadConfig(pool="attention", hidden=(8, 8))

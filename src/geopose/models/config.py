@@ -314,6 +314,15 @@ class GlobalScaleHeadConfig:
     agl`` the roles swap: the dense head predicts the magnitude (the visible lean, px)
     and the AGL is the (detached) magnitude divided by the scale, so the AGL loss trains
     the scale and the magnitude loss the lean.
+
+    ``pool: attention`` reads the scale where the image shows it: a 3×3 conv of width
+    ``hidden[0]`` on the finest decoder map gives every pixel an estimate of the log
+    scale and a weight logit, and the image's log scale is the softmax-weighted mean of
+    the estimates around ``log(init_cot / GSD)`` (a facade of known storeys or a house
+    of typical height says how many px of lean a metre makes; a car park says nothing).
+    ``map_trains_scale: false`` detaches the scale in the derived map, so only a scale
+    loss trains it: with flattened heights the magnitude loss pulls the scale towards
+    whatever makes low roofs lean far, not towards the truth.
     """
 
     kind: str = "global_scale"
@@ -322,10 +331,21 @@ class GlobalScaleHeadConfig:
     activation: str = "relu"
     init_cot: float = 0.3  # the output's value at initialisation (a typical lean)
     derive: str = "mag"  # "mag": mag = agl · scale; "agl": agl = mag / scale
+    pool: str = "global"  # "global": MLP on pooled maps; "attention": see below
+    map_trains_scale: bool = True  # the derived map's loss reaches the scale
 
     def __post_init__(self) -> None:
         if self.derive not in ("agl", "mag"):
             raise UsageError(f"global scale head: derive must be agl or mag, not {self.derive!r}")
+        if self.pool not in ("global", "attention"):
+            raise UsageError(
+                f"global scale head: pool must be global or attention, not {self.pool!r}"
+            )
+        if self.pool == "attention" and len(self.hidden) != 1:
+            raise UsageError(
+                "global scale head: pool attention takes one hidden width (its 3x3 conv), "
+                f"got hidden={list(self.hidden)}"
+            )
 
 
 HeadConfig = (

@@ -29,7 +29,7 @@ def gradient_magnitude(agl: Tensor) -> Tensor:
 
 
 def attention_pool(field: Tensor, logits: Tensor) -> Tensor:
-    """Softmax-over-pixels weighted mean of a B×2×H×W field; ``logits`` B×1×H×W → B×2."""
+    """Softmax-over-pixels weighted mean of a B×C×H×W field; ``logits`` B×1×H×W → B×C."""
     weights = torch.softmax(logits.flatten(1).float(), dim=1)
     return (field.flatten(2).float() * weights.unsqueeze(1)).sum(dim=2)
 

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from geopose.models.blocks import make_activation
 from geopose.models.config import GlobalScaleHeadConfig
 from geopose.models.head_api import FeatureSpec, HeadInputs
+from geopose.models.head_dense_orientation import attention_pool
 
 
 class GlobalScaleHead(nn.Module):
@@ -46,6 +47,22 @@ class GlobalScaleHead(nn.Module):
     def __init__(self, config: GlobalScaleHeadConfig, spec: FeatureSpec) -> None:
         super().__init__()
         self.derive = config.derive
+        self.map_trains_scale = config.map_trains_scale
+        self.log_init_cot = math.log(config.init_cot)
+        self.local: nn.Sequential | None = None
+        self.mlp: nn.Sequential | None = None
+        if config.pool == "attention":
+            last_conv = nn.Conv2d(config.hidden[0], 2, 1)
+            self.local = nn.Sequential(
+                nn.Conv2d(spec.decoder_channels, config.hidden[0], 3, padding=1),
+                make_activation(config.activation),
+                nn.Dropout2d(config.dropout),
+                last_conv,
+            )
+            # Zero estimates and uniform weights: every image begins at init_cot / GSD.
+            nn.init.zeros_(last_conv.weight)
+            nn.init.zeros_(last_conv.bias)  # type: ignore[arg-type]
+            return
         width = 2 * spec.encoder_channels[-1] + spec.decoder_channels
         layers: list[nn.Module] = []
         for hidden in config.hidden:
@@ -58,15 +75,29 @@ class GlobalScaleHead(nn.Module):
         with torch.no_grad():
             last.bias.fill_(math.log(math.expm1(config.init_cot)))
 
-    def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
+    def _scale(self, inputs: HeadInputs) -> Tensor:
+        """B scale (px/m) of the images."""
+        gsd = inputs.gsd.float().clamp_min(1e-3)
+        if self.local is not None:
+            local = self.local(inputs.decoded).float()
+            # Estimates are in log px/m around the prior: local evidence (a facade's
+            # storeys) measures px per metre directly, whatever the GSD.
+            log_scale = attention_pool(local[:, :1], local[:, 1:]).squeeze(1)
+            return torch.exp(log_scale + self.log_init_cot - torch.log(gsd))
+        assert self.mlp is not None  # one of the two is built
         deep = inputs.features[-1].float()
         pooled = torch.cat(
             [deep.mean(dim=(2, 3)), deep.amax(dim=(2, 3)), inputs.decoded.float().mean(dim=(2, 3))],
             dim=1,
         )
         cot = F.softplus(self.mlp(pooled).squeeze(1).float())
-        scale = cot / inputs.gsd.float().clamp_min(1e-3)
+        return cot / gsd
+
+    def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
+        scale = self._scale(inputs)
         per_image = scale[:, None, None, None]
+        if not self.map_trains_scale:
+            per_image = per_image.detach()
         if self.derive == "agl":
             # The lean (px) is what the image shows; metres need the scale. The floor
             # keeps an untrained head's near-zero scale from blowing heights up.

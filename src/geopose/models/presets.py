@@ -85,6 +85,33 @@ PRESETS: tuple[dict[str, Any], ...] = (
     },
     {
         **_TINY_LEAN_GS,
+        "name": "tiny-lean-gs-sd",
+        "description": "tiny-lean-gs whose scale only a scale loss trains (the magnitude "
+        "loss does not reach it)",
+        "heads": [
+            _TINY_LEAN_GS["heads"][0],
+            {"kind": "global_scale", "hidden": [64], "map_trains_scale": False},
+            _TINY_LEAN_GS["heads"][2],
+        ],
+    },
+    {
+        **_TINY_LEAN_GS,
+        "name": "tiny-lean-gs-att",
+        "description": "tiny-lean-gs-sd whose scale is pooled by attention from per-pixel "
+        "estimates on the finest decoder map (read where facades show it)",
+        "heads": [
+            _TINY_LEAN_GS["heads"][0],
+            {
+                "kind": "global_scale",
+                "hidden": [16],
+                "pool": "attention",
+                "map_trains_scale": False,
+            },
+            _TINY_LEAN_GS["heads"][2],
+        ],
+    },
+    {
+        **_TINY_LEAN_GS,
         "name": "tiny-lean-gs-half",
         "description": "tiny-lean-gs run at half resolution: 4x the context per pixel of "
         "compute, so a crop sees a tall building's roof and its lean together",
