@@ -410,6 +410,39 @@ class LeanMaskLoss(LossTerm):
         return masked_mean(per_px, counted)
 
 
+class DenseScaleLoss(LossTerm):
+    """L1 of per-pixel log-scale estimates (``log_scale_map``, ln px/m; see the
+    ``attention`` pool of :mod:`geopose.models.head_global_scale`) against the image's
+    true ``ln(scale)`` on the pixels that show the lean.
+
+    On a facade the true AGL falls by ``1 / scale`` m per pixel, so there the scale is a
+    local fact of the image, and every lean pixel is a label; the per-image scale loss
+    gives one label per tile. The pixels are those of :class:`LeanMaskLoss` (its
+    ``low``, ``high``); a batch without any gives 0.
+    """
+
+    def __init__(self, low: float = 0.3, high: float = 3.0):
+        super().__init__()
+        self.lean = LeanMaskLoss(low=low, high=high)
+
+    def forward(self, pred: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
+        if "log_scale_map" not in pred:
+            raise UsageError(
+                "loss term scale_dense needs a global_scale head with pool: attention "
+                "(it reads the log_scale_map output, returned in training mode)"
+            )
+        estimate = _f32(pred["log_scale_map"])
+        valid = _get(batch, "valid", "batch").to(torch.bool)
+        agl = _f32(_get(batch, "agl", "batch"))
+        scale = _f32(_get(batch, "scale", "batch")).reshape(-1)
+        label, counted = self.lean.target(agl, valid, scale)
+        ok = torch.isfinite(scale) & (scale > 0)
+        log_truth = torch.log(torch.where(ok, scale, torch.ones_like(scale))).view(-1, 1, 1, 1)
+        use = label & counted
+        residual = masked_residual(estimate, log_truth.expand_as(estimate), use)
+        return masked_mean(residual.abs(), use)
+
+
 def _pixel(target: str, fn: str, trim: float = 0.0) -> Callable[..., LossTerm]:
     def make(
         delta: float | None = None, trim: float = trim, tall_m: float | None = None
@@ -431,6 +464,7 @@ def loss_kinds() -> dict[str, Callable[..., LossTerm]]:
         kinds[f"scale_{fn}"] = lambda fn=fn, **kw: ScaleLoss(fn=fn, **kw)
     kinds["agl_city_r2"] = CityR2Loss
     kinds["lean_bce"] = LeanMaskLoss
+    kinds["scale_dense"] = DenseScaleLoss
     return kinds
 
 

@@ -41,8 +41,10 @@ class GlobalScaleHead(nn.Module):
 
     @staticmethod
     def provides_for(config: GlobalScaleHeadConfig) -> tuple[str, ...]:
-        """``scale`` and the map it derives."""
-        return ("scale", config.derive)
+        """``scale``, the map it derives and, pooled by attention, the per-pixel
+        ``log_scale_map`` (training mode only)."""
+        extra = ("log_scale_map",) if config.pool == "attention" else ()
+        return ("scale", config.derive, *extra)
 
     def __init__(self, config: GlobalScaleHeadConfig, spec: FeatureSpec) -> None:
         super().__init__()
@@ -75,15 +77,18 @@ class GlobalScaleHead(nn.Module):
         with torch.no_grad():
             last.bias.fill_(math.log(math.expm1(config.init_cot)))
 
-    def _scale(self, inputs: HeadInputs) -> Tensor:
-        """B scale (px/m) of the images."""
+    def _scale(self, inputs: HeadInputs) -> tuple[Tensor, Tensor | None]:
+        """B scale (px/m) of the images and, pooled by attention, the B×1×h×w per-pixel
+        estimates of its log (ln px/m, at the decoder's stride)."""
         gsd = inputs.gsd.float().clamp_min(1e-3)
         if self.local is not None:
             local = self.local(inputs.decoded).float()
             # Estimates are in log px/m around the prior: local evidence (a facade's
             # storeys) measures px per metre directly, whatever the GSD.
-            log_scale = attention_pool(local[:, :1], local[:, 1:]).squeeze(1)
-            return torch.exp(log_scale + self.log_init_cot - torch.log(gsd))
+            prior = (self.log_init_cot - torch.log(gsd))[:, None, None, None]
+            estimates = local[:, :1] + prior
+            log_scale = attention_pool(estimates, local[:, 1:]).squeeze(1)
+            return torch.exp(log_scale), estimates
         assert self.mlp is not None  # one of the two is built
         deep = inputs.features[-1].float()
         pooled = torch.cat(
@@ -91,10 +96,15 @@ class GlobalScaleHead(nn.Module):
             dim=1,
         )
         cot = F.softplus(self.mlp(pooled).squeeze(1).float())
-        return cot / gsd
+        return cot / gsd, None
 
     def forward(self, inputs: HeadInputs) -> dict[str, Tensor]:
-        scale = self._scale(inputs)
+        scale, estimates = self._scale(inputs)
+        extra: dict[str, Tensor] = {}
+        if estimates is not None and self.training:  # for the scale_dense loss term
+            extra["log_scale_map"] = F.interpolate(
+                estimates, size=inputs.image_size, mode="bilinear", align_corners=False
+            )
         per_image = scale[:, None, None, None]
         if not self.map_trains_scale:
             per_image = per_image.detach()
@@ -103,7 +113,7 @@ class GlobalScaleHead(nn.Module):
             # keeps an untrained head's near-zero scale from blowing heights up.
             mag = inputs.outputs["mag"]
             agl = mag.detach().float() / per_image.clamp_min(1e-3)
-            return {"scale": scale, "agl": agl.to(mag.dtype)}
+            return {"scale": scale, "agl": agl.to(mag.dtype), **extra}
         agl = inputs.outputs["agl"]
         mag = agl.detach().float() * per_image
-        return {"scale": scale, "mag": mag.to(agl.dtype)}
+        return {"scale": scale, "mag": mag.to(agl.dtype), **extra}

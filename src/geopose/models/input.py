@@ -9,6 +9,8 @@ Every place that runs a model therefore honours its convention without knowing i
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -94,7 +96,11 @@ def to_input_resolution(
                 value = F.interpolate(value, size=size, mode="bilinear", align_corners=False)
             else:
                 value = F.interpolate(value, size=size, mode="nearest")
-            out[key] = value / factor if key == "mag" else value
+            if key == "mag":
+                value = value / factor
+            elif key == "log_scale_map":  # ln(px/m): px of the input are 1/factor as many
+                value = value - math.log(factor)
+            out[key] = value
     if "scale" in out:
         out["scale"] = outputs["scale"] / factor
     return out
