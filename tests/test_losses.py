@@ -37,6 +37,7 @@ def make_batch(seed: int = 0) -> tuple[dict, dict]:
         "scale": (batch["scale"] + torch.randn(B, generator=g) * 0.3).requires_grad_(),
         "direction": torch.randn(B, 2, generator=g).requires_grad_(),
         "lean_logits": torch.randn(B, 1, H, W, generator=g).requires_grad_(),
+        "log_scale_map": torch.randn(B, 1, H, W, generator=g).requires_grad_(),
     }
     return pred, batch
 
@@ -302,6 +303,33 @@ def test_lean_bce_matches_numpy() -> None:
         bce = np.maximum(x, 0) - x * label + np.log1p(np.exp(-np.abs(x)))
         losses.append(bce[box])
     assert got == pytest.approx(float(np.concatenate(losses).mean()), rel=1e-5)
+
+
+def test_scale_dense_is_the_l1_of_log_scale_on_the_lean_pixels_only() -> None:
+    pred, batch = make_batch()
+    got = value("scale_dense", pred, batch)
+    label, counted = LeanMaskLoss().target(batch["agl"], batch["valid"], batch["scale"].reshape(-1))
+    use = (label & counted).numpy()[:, 0]
+    assert use.sum() > 0
+    est = np_(pred["log_scale_map"])[:, 0]
+    truth = np.log(np_(batch["scale"]))[:, None, None]
+    ref = float(np.abs(est - truth)[use].mean())
+    assert got == pytest.approx(ref, rel=1e-5)
+    # Estimates off the lean pixels are free: changing them changes nothing.
+    moved = {**pred, "log_scale_map": torch.where(
+        torch.from_numpy(use)[:, None], pred["log_scale_map"], torch.full((), 50.0)
+    )}  # fmt: skip
+    assert value("scale_dense", moved, batch) == pytest.approx(ref, rel=1e-5)
+    # A flat batch shows no lean: the term is 0, not NaN.
+    flat = {**batch, "agl": torch.zeros_like(batch["agl"])}
+    assert value("scale_dense", pred, flat) == 0.0
+
+
+def test_scale_dense_without_its_map_names_what_is_missing() -> None:
+    pred, batch = make_batch()
+    del pred["log_scale_map"]
+    with pytest.raises(UsageError, match="pool: attention"):
+        single("scale_dense")(pred, batch)
 
 
 def test_lean_bce_min_cos_keeps_only_pixels_falling_along_the_flow() -> None:

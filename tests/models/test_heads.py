@@ -354,3 +354,19 @@ def test_global_scale_pool_options_are_checked() -> None:
         GlobalScaleHeadConfig(pool="max")
     with pytest.raises(UsageError, match="one hidden width"):
         GlobalScaleHeadConfig(pool="attention", hidden=(8, 8))
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.5])
+def test_log_scale_map_is_in_the_inputs_pixels_at_any_resolution_factor(factor: float) -> None:
+    """At initialisation every estimate equals the prior, so the map is ln(scale) of the
+    image — also when the network runs at half resolution (its px are twice as large)."""
+    spec = ModelSpec.from_dict(
+        {**get_preset("tiny-lean-gs-att").to_dict(), "input": {"resolution_factor": factor}}
+    )
+    model = create_model(spec).train()
+    out = model(torch.rand(2, 3, 64, 64), torch.tensor([0.3, 0.5]))
+    assert out["log_scale_map"].shape == (2, 1, 64, 64)
+    torch.testing.assert_close(out["scale"], 0.3 / torch.tensor([0.3, 0.5]))
+    expected = torch.log(out["scale"])[:, None, None, None].expand(2, 1, 64, 64)
+    torch.testing.assert_close(out["log_scale_map"], expected)
+    assert "log_scale_map" not in model.eval()(torch.rand(1, 3, 64, 64), torch.tensor([0.3]))
