@@ -149,6 +149,55 @@ def evaluate_checkpoint(
     return out
 
 
+def scale_report(rows: Iterable[tuple[str, float, float, float]]) -> dict[str, Any]:
+    """Per city, how a model's scales (px/m) relate to the truth, from ``(city, gsd (m/px),
+    true scale, predicted scale)`` per tile: the spread of each, the correlation of the
+    prediction with the truth and — what a head that ignores the image and outputs one
+    ``cot`` per city divided by the GSD would reach — of ``1 / GSD`` with the truth; the
+    mean |error| and that of the city's mean true scale."""
+    by_city: dict[str, list[tuple[float, float, float]]] = {}
+    for city, gsd, truth, pred in rows:
+        by_city.setdefault(city, []).append((gsd, truth, pred))
+    out: dict[str, Any] = {}
+    for city, values in sorted(by_city.items()):
+        gsd, truth, pred = (np.asarray(v, dtype=np.float64) for v in zip(*values, strict=True))
+
+        def corr(a: np.ndarray, b: np.ndarray) -> float | None:
+            ok = a.std() > 0 and b.std() > 0
+            return float(np.corrcoef(a, b)[0, 1]) if ok else None
+
+        out[city] = {
+            "tiles": len(values),
+            "true_mean": float(truth.mean()), "true_sd": float(truth.std()),
+            "pred_mean": float(pred.mean()), "pred_sd": float(pred.std()),
+            "corr_pred_true": corr(pred, truth), "corr_inv_gsd_true": corr(1 / gsd, truth),
+            "abs_error": float(np.abs(pred - truth).mean()),
+            "abs_error_city_mean": float(np.abs(truth - truth.mean()).mean()),
+        }  # fmt: skip
+    return out
+
+
+def predict_scales(
+    checkpoint: Path, tta: str = "none", threads: int = 1, device: str = "cpu"
+) -> dict[str, Any]:
+    """:func:`scale_report` of ``checkpoint`` on the held-out set."""
+    import torch
+
+    from geopose.inference.options import PredictOptions, make_predictor
+
+    torch.set_num_threads(threads)
+    predictor = make_predictor(
+        [checkpoint],
+        PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4, threads=threads),
+    )
+    rows = []
+    with torch.inference_mode():
+        for s in heldout():
+            res = predictor.predict_tiles(s["image"][None], [s["gsd"]])[0]
+            rows.append((s["city"], float(s["gsd"]), float(s["scale"]), float(res.scale)))
+    return scale_report(rows)
+
+
 # --- ceilings ----------------------------------------------------------------------------
 
 
@@ -494,6 +543,10 @@ def main(argv: list[str] | None = None) -> int:
         "--on", default="heldout", metavar="SET",
         help="heldout (default) or train-N: the first 64 tiles per city of train-N",
     )  # fmt: skip
+    p = sub.add_parser("scales", help="a checkpoint's scales against the truth, per city")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--name", default=None)
+    p.add_argument("--tta", default="none")
     sub.add_parser("table", help="all results as a Markdown table")
     p = sub.add_parser("show", help="draw held-out tiles with tall buildings and predictions")
     p.add_argument("checkpoints", type=Path, nargs="+")
@@ -530,6 +583,11 @@ def main(argv: list[str] | None = None) -> int:
                   **evaluate_checkpoint(args.checkpoint, args.tta, device=args.device,
                                         samples=samples)}  # fmt: skip
         _write(args.name or args.checkpoint.stem, result)
+    elif args.verb == "scales":
+        ensure_data()
+        result = {"kind": "scales", "checkpoint": str(args.checkpoint), "tta": args.tta,
+                  "cities": predict_scales(args.checkpoint, args.tta)}  # fmt: skip
+        _write(args.name or f"scales-{args.checkpoint.parent.parent.name}", result)
     elif args.verb == "show":
         ensure_data()
         show(args.checkpoints, args.out, args.city, args.tiles)

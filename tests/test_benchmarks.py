@@ -137,3 +137,26 @@ def test_the_scaling_curve_takes_only_runs_that_differ_in_compute() -> None:
     assert list(points) == [("small-lean-gs", 0), ("tiny-lean-gs", 0), ("tiny-lean-gs", 1)]
     assert [p[0] for p in points[("tiny-lean-gs", 0)]] == [1500, 3000]
     assert points[("tiny-lean-gs", 0)][0] == pytest.approx((1500, 0.15, 0.14, 0.16))
+
+
+def test_scale_report_tells_a_constant_cot_head_from_one_that_reads_the_image() -> None:
+    accuracy = _script("accuracy")
+    rng = np.random.default_rng(0)
+    gsd = rng.uniform(0.3, 0.4, 50)
+    truth = rng.uniform(0.1, 0.6, 50) / gsd  # cot / gsd
+    constant = 0.35 / gsd  # one cot for the city, divided by the GSD it is given
+    report = accuracy.scale_report(
+        [("ARG", g, t, p) for g, t, p in zip(gsd, truth, constant, strict=True)]
+        + [("OMA", g, t, t) for g, t in zip(gsd, truth, strict=True)]
+    )
+    arg, oma = report["ARG"], report["OMA"]
+    assert arg["tiles"] == 50
+    assert arg["corr_pred_true"] == pytest.approx(arg["corr_inv_gsd_true"])
+    assert arg["pred_sd"] < 0.5 * arg["true_sd"]
+    assert arg["abs_error"] >= 0.9 * arg["abs_error_city_mean"]
+    assert oma["corr_pred_true"] == pytest.approx(1.0)
+    assert oma["abs_error"] == 0.0
+    assert oma["true_mean"] == pytest.approx(float(truth.mean()))
+    # A constant prediction has no correlation to report, rather than a NaN.
+    flat = accuracy.scale_report([("JAX", 0.3, t, 1.0) for t in truth])
+    assert flat["JAX"]["corr_pred_true"] is None
