@@ -339,6 +339,16 @@ class GeoposeLoss(nn.Module):
         return total, values
 
 
+def _auxiliary(pred: Mapping[str, Tensor], key: str, term: str, needs: str) -> Tensor:
+    """The training-mode output ``key`` (float32) that loss ``term`` reads; a clear error
+    naming the model part it ``needs`` when the model does not return it."""
+    if key not in pred:
+        raise UsageError(
+            f"loss term {term} needs {needs} (it reads the {key} output, returned in training mode)"
+        )
+    return _f32(pred[key])
+
+
 class LeanMaskLoss(LossTerm):
     """Binary cross-entropy of the lean mask (``lean_logits``, see
     :mod:`geopose.models.head_lean_orientation`) against the pixels that show the lean.
@@ -388,20 +398,19 @@ class LeanMaskLoss(LossTerm):
         box = -F.max_pool2d(-(valid.float()), 3, stride=1, padding=1) > 0.5
         return label, box & ok.view(-1, 1, 1, 1)
 
-    def forward(self, pred: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
-        if "lean_logits" not in pred:
-            raise UsageError(
-                "loss term lean_bce needs a model with a lean_orientation head "
-                "(it reads the lean_logits output)"
-            )
-        logits = _f32(pred["lean_logits"])
+    def batch_target(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        """:meth:`target` of a batch's labels."""
         valid = _get(batch, "valid", "batch").to(torch.bool)
         agl = _f32(_get(batch, "agl", "batch"))
         scale = _f32(_get(batch, "scale", "batch")).reshape(-1)
         angle = None
         if self.min_cos is not None:
             angle = _f32(_get(batch, "angle", "batch")).reshape(-1)
-        label, counted = self.target(agl, valid, scale, angle)
+        return self.target(agl, valid, scale, angle)
+
+    def forward(self, pred: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
+        logits = _auxiliary(pred, "lean_logits", "lean_bce", "a model with a lean_orientation head")
+        label, counted = self.batch_target(batch)
         with _no_autocast(logits.device):
             weight = torch.tensor(self.pos_weight, device=logits.device)
             per_px = F.binary_cross_entropy_with_logits(
@@ -426,16 +435,11 @@ class DenseScaleLoss(LossTerm):
         self.lean = LeanMaskLoss(low=low, high=high)
 
     def forward(self, pred: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
-        if "log_scale_map" not in pred:
-            raise UsageError(
-                "loss term scale_dense needs a global_scale head with pool: attention "
-                "(it reads the log_scale_map output, returned in training mode)"
-            )
-        estimate = _f32(pred["log_scale_map"])
-        valid = _get(batch, "valid", "batch").to(torch.bool)
-        agl = _f32(_get(batch, "agl", "batch"))
-        scale = _f32(_get(batch, "scale", "batch")).reshape(-1)
-        label, counted = self.lean.target(agl, valid, scale)
+        estimate = _auxiliary(
+            pred, "log_scale_map", "scale_dense", "a global_scale head with pool: attention"
+        )
+        label, counted = self.lean.batch_target(batch)
+        scale = _f32(batch["scale"]).reshape(-1)
         ok = torch.isfinite(scale) & (scale > 0)
         log_truth = torch.log(torch.where(ok, scale, torch.ones_like(scale))).view(-1, 1, 1, 1)
         use = label & counted
