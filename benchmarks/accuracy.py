@@ -149,6 +149,27 @@ def evaluate_checkpoint(
     return out
 
 
+def compare(a: list[Path], b: list[Path], tta: str = "d4", threads: int = 1) -> dict[str, Any]:
+    """Score, AGL R² and VFLOW R² of checkpoints ``a`` (e.g. one recipe's seeds) minus
+    those of ``b``, each side averaged over its checkpoints, with the 95 % interval of
+    resampling the held-out tiles within each city, paired (both sides draw the same
+    tiles, so what the tiles share cancels)."""
+    from geopose.intervals import difference, mean_over_models
+
+    side_a = [predict_tile_stats([c], tta, threads) for c in a]
+    side_b = [predict_tile_stats([c], tta, threads) for c in b]
+
+    def figures(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.as_dict() for k, v in d.items()}
+
+    return {
+        "a": [str(c) for c in a], "b": [str(c) for c in b], "tta": tta,
+        "mean_a": figures(mean_over_models(side_a, resamples=1000)),
+        "mean_b": figures(mean_over_models(side_b, resamples=1000)),
+        "difference": figures(difference(side_a, side_b, resamples=1000)),
+    }  # fmt: skip
+
+
 def scale_report(rows: Iterable[tuple[str, float, float, float]]) -> dict[str, Any]:
     """Per city, how a model's scales (px/m) relate to the truth, from ``(city, gsd (m/px),
     true scale, predicted scale)`` per tile: the spread of each, the correlation of the
@@ -543,6 +564,12 @@ def main(argv: list[str] | None = None) -> int:
         "--on", default="heldout", metavar="SET",
         help="heldout (default) or train-N: the first 64 tiles per city of train-N",
     )  # fmt: skip
+    p = sub.add_parser("compare", help="paired difference of two sets of checkpoints")
+    p.add_argument("--a", type=Path, nargs="+", required=True, help="checkpoints of side a")
+    p.add_argument("--b", type=Path, nargs="+", required=True, help="checkpoints of side b")
+    p.add_argument("--name", required=True, help="result name (JSON in the results folder)")
+    p.add_argument("--tta", default="d4")
+    p.add_argument("--threads", type=int, default=1)
     p = sub.add_parser("scales", help="a checkpoint's scales against the truth, per city")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", default=None)
@@ -583,6 +610,9 @@ def main(argv: list[str] | None = None) -> int:
                   **evaluate_checkpoint(args.checkpoint, args.tta, device=args.device,
                                         samples=samples)}  # fmt: skip
         _write(args.name or args.checkpoint.stem, result)
+    elif args.verb == "compare":
+        ensure_data()
+        _write(args.name, {"kind": "compare", **compare(args.a, args.b, args.tta, args.threads)})
     elif args.verb == "scales":
         ensure_data()
         result = {"kind": "scales", "checkpoint": str(args.checkpoint), "tta": args.tta,

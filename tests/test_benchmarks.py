@@ -160,3 +160,32 @@ def test_scale_report_tells_a_constant_cot_head_from_one_that_reads_the_image() 
     # A constant prediction has no correlation to report, rather than a NaN.
     flat = accuracy.scale_report([("JAX", 0.3, t, 1.0) for t in truth])
     assert flat["JAX"]["corr_pred_true"] is None
+
+
+def test_compare_pairs_two_sets_of_checkpoints_on_the_held_out_tiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``accuracy.py compare``: a side against itself differs by exactly 0, and the
+    difference is the difference of the two sides' means, on real checkpoints."""
+    import torch
+
+    from geopose.data.synth import write_dataset
+    from geopose.models import create_model
+    from geopose.models.saved import save_model
+
+    accuracy = _script("accuracy")
+    monkeypatch.setattr(accuracy, "DATA", tmp_path)
+    write_dataset(tmp_path / "heldout", accuracy.CITIES, 0, 2, 32, seed=3)
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"m{seed}.safetensors")
+        save_model(paths[-1], create_model("tiny-lean-gs").eval())
+    same = accuracy.compare([paths[0]], [paths[0]], tta="none")
+    assert all(same["difference"][f]["value"] == 0.0 for f in ("score", "agl_r2", "vflow_r2"))
+    assert same["difference"]["score"]["low"] == same["difference"]["score"]["high"] == 0.0
+    other = accuracy.compare([paths[0]], [paths[1]], tta="none")
+    for f in ("score", "agl_r2", "vflow_r2"):
+        want = other["mean_a"][f]["value"] - other["mean_b"][f]["value"]
+        assert other["difference"][f]["value"] == pytest.approx(want)
+    assert other["difference"]["score"]["value"] != 0.0
