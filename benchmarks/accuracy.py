@@ -103,6 +103,30 @@ def _report(tiles: list[Any]) -> dict[str, Any]:
     return score_with_intervals(tiles, resamples=1000).as_dict()
 
 
+def _predictions(
+    checkpoints: list[Path],
+    tta: str,
+    threads: int,
+    device: str,
+    samples: Iterable[dict[str, Any]] | None = None,
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    """``(sample, prediction)`` for each of ``samples`` (default: the held-out set) by
+    ``checkpoints`` (one model, or several averaged as an ensemble) on ``device``, fp32,
+    with ``tta``."""
+    import torch
+
+    from geopose.inference.options import PredictOptions, make_predictor
+
+    torch.set_num_threads(threads)
+    predictor = make_predictor(
+        list(checkpoints),
+        PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4, threads=threads),
+    )
+    with torch.inference_mode():
+        for s in heldout() if samples is None else samples:
+            yield s, predictor.predict_tiles(s["image"][None], [s["gsd"]])[0]
+
+
 def predict_tile_stats(
     checkpoints: list[Path],
     tta: str = "d4",
@@ -113,25 +137,12 @@ def predict_tile_stats(
     """Per-tile statistics (:class:`geopose.intervals.TileStats`) of ``checkpoints`` (one
     model, or several averaged as an ensemble) on ``samples`` (default: the held-out
     set), predicted on ``device`` in fp32 with ``tta``."""
-    import torch
-
-    from geopose.inference.options import PredictOptions, make_predictor
     from geopose.intervals import tile_stats
 
-    torch.set_num_threads(threads)
-    predictor = make_predictor(
-        list(checkpoints),
-        PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4, threads=threads),
-    )
-    stats = []
-    with torch.inference_mode():
-        for s in heldout() if samples is None else samples:
-            res = predictor.predict_tiles(s["image"][None], [s["gsd"]])[0]
-            stats.append(
-                tile_stats(s["city"], s["agl"], s["scale"], s["angle"],
-                           res.agl, res.scale, res.angle)
-            )  # fmt: skip
-    return stats
+    return [
+        tile_stats(s["city"], s["agl"], s["scale"], s["angle"], res.agl, res.scale, res.angle)
+        for s, res in _predictions(checkpoints, tta, threads, device, samples)
+    ]
 
 
 def evaluate_checkpoint(
@@ -202,21 +213,10 @@ def predict_scales(
     checkpoint: Path, tta: str = "none", threads: int = 1, device: str = "cpu"
 ) -> dict[str, Any]:
     """:func:`scale_report` of ``checkpoint`` on the held-out set."""
-    import torch
-
-    from geopose.inference.options import PredictOptions, make_predictor
-
-    torch.set_num_threads(threads)
-    predictor = make_predictor(
-        [checkpoint],
-        PredictOptions(tta=tta, precision="fp32", device=device, batch_size=4, threads=threads),
+    return scale_report(
+        (s["city"], float(s["gsd"]), float(s["scale"]), float(res.scale))
+        for s, res in _predictions([checkpoint], tta, threads, device)
     )
-    rows = []
-    with torch.inference_mode():
-        for s in heldout():
-            res = predictor.predict_tiles(s["image"][None], [s["gsd"]])[0]
-            rows.append((s["city"], float(s["gsd"]), float(s["scale"]), float(res.scale)))
-    return scale_report(rows)
 
 
 # --- ceilings ----------------------------------------------------------------------------

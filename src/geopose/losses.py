@@ -234,6 +234,13 @@ class DirectionLoss(LossTerm):
         return torch.where(ok, scale * mean_agl, zero).clamp(min=0).detach()
 
 
+def _log_scale(scale: Tensor) -> tuple[Tensor, Tensor]:
+    """``(ln scale, usable)`` of true scales (px/m); 0 where a scale is not a positive
+    number (``usable`` False), so no NaN can leak into a loss."""
+    usable = torch.isfinite(scale) & (scale > 0)
+    return torch.log(torch.where(usable, scale, torch.ones_like(scale))), usable
+
+
 class ScaleLoss(LossTerm):
     """Loss of the predicted scale (px/m) against the true one, mean over tiles.
 
@@ -252,10 +259,9 @@ class ScaleLoss(LossTerm):
         truth = _f32(batch["scale"]).reshape(-1)
         ok = _labels_ok(batch).reshape(-1)
         if self.log:
-            ok = ok & (truth > 0)
-            one = torch.ones((), device=p.device)
+            truth, positive = _log_scale(truth)
+            ok = ok & positive
             p = torch.log(p.clamp_min(1e-6))
-            truth = torch.log(torch.where(ok, truth, one))
         residual = masked_residual(p, truth, ok)
         return masked_mean(elementwise(residual, self.fn, self.delta), ok)
 
@@ -439,9 +445,7 @@ class DenseScaleLoss(LossTerm):
             pred, "log_scale_map", "scale_dense", "a global_scale head with pool: attention"
         )
         label, counted = self.lean.batch_target(batch)
-        scale = _f32(batch["scale"]).reshape(-1)
-        ok = torch.isfinite(scale) & (scale > 0)
-        log_truth = torch.log(torch.where(ok, scale, torch.ones_like(scale))).view(-1, 1, 1, 1)
+        log_truth = _log_scale(_f32(batch["scale"]).reshape(-1))[0].view(-1, 1, 1, 1)
         use = label & counted
         residual = masked_residual(estimate, log_truth.expand_as(estimate), use)
         return masked_mean(residual.abs(), use)
