@@ -189,3 +189,36 @@ def test_compare_pairs_two_sets_of_checkpoints_on_the_held_out_tiles(
         want = other["mean_a"][f]["value"] - other["mean_b"][f]["value"]
         assert other["difference"][f]["value"] == pytest.approx(want)
     assert other["difference"]["score"]["value"] != 0.0
+
+
+@pytest.mark.parametrize("elevation_deg", [58.0, 72.0])
+def test_facade_slope_reads_the_rendered_scale_from_the_true_agl(elevation_deg: float) -> None:
+    """The renderer is the reference: its AGL's facades fall by 1/scale m per px. A mode
+    over slopes can be led astray by a tile of trees, so most tiles, not all, must agree."""
+    import math
+
+    from geopose.data.synth import generate_sample
+
+    accuracy = _script("accuracy")
+    rel = []
+    for seed in range(1, 9):
+        s = generate_sample("OMA", seed, 128, elevation=math.radians(elevation_deg))
+        rel.append(accuracy.facade_slope_scale(s["agl"]) / float(s["scale"]))
+    rel_err = np.abs(np.array(rel) - 1)
+    assert np.median(rel_err) < 0.1
+    assert np.mean(rel_err < 0.2) >= 0.6
+    assert math.isnan(accuracy.facade_slope_scale(np.zeros((32, 32))))
+
+
+def test_slope_report_compares_both_estimates_with_the_truth() -> None:
+    accuracy = _script("accuracy")
+    truth = np.array([0.5, 1.0, 1.5, 2.0])
+    rows = [("ARG", t, t * 1.1, (t * 2 if i else float("nan"))) for i, t in enumerate(truth)]
+    report = accuracy.slope_report(rows)["ARG"]
+    assert report["tiles"] == 4
+    assert report["true_agl"]["median_ratio"] == pytest.approx(1.1)
+    assert report["true_agl"]["within_20pc"] == 1.0
+    assert report["true_agl"]["spearman"] == pytest.approx(1.0)
+    assert report["pred_agl"]["tiles"] == 3  # the NaN tile showed no facades
+    assert report["pred_agl"]["median_abs_rel_error"] == pytest.approx(1.0)
+    assert report["pred_agl"]["within_20pc"] == 0.0
